@@ -1,0 +1,482 @@
+//! The command line: global flags, one module per group of subcommands, and the mapping from
+//! errors to exit codes (0 ok, 1 a migration or command failed, 2 bad input; 3, for problems
+//! `check` and `diff` find, is planned with those commands).
+
+mod build;
+mod createdb;
+mod current;
+mod heads;
+mod history;
+mod init;
+mod merge;
+mod output;
+mod revision;
+mod show;
+mod stamp;
+mod upgrade;
+
+use std::cmp::Reverse;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use serde::Serialize;
+
+use crate::config::{CONFIG_FILE, Config, ConfigError, Overrides};
+use crate::db::{ConnectOptions, Db, DbError, url::UrlError};
+use crate::exec::ExecError;
+use crate::plan::PlanError;
+use crate::revision::graph::GraphError;
+use crate::revision::target::TargetError;
+use crate::revision::{Repository, SourceError};
+use crate::version_table;
+
+/// Database migrations: declarative YAML schema changes and sandboxed WebAssembly data
+/// transforms, for SQLite, PostgreSQL and MySQL/MariaDB.
+#[derive(Debug, Parser)]
+#[command(
+    name = "runner",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Config file [default: runner.toml, if present]
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Database URL (wins over DATABASE_URL and runner.toml); its password is never printed
+    #[arg(
+        long,
+        global = true,
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    database_url: Option<String>,
+    /// Migrations folder (versions/ and transforms/ inside) [default: migrations]
+    #[arg(long, global = true, value_name = "PATH")]
+    dir: Option<PathBuf>,
+    /// Output format (dot: `history` only)
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Say more (steps and their SQL with -vv)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Say only what was asked for
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    /// Graphviz, for `history`
+    Dot,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Init(init::Args),
+    #[command(flatten)]
+    Project(ProjectCommand),
+}
+
+/// The commands that work on a project: they read its configuration first.
+#[derive(Debug, Subcommand)]
+enum ProjectCommand {
+    Createdb(createdb::CreateArgs),
+    Dropdb(createdb::DropArgs),
+    Revision(revision::Args),
+    Upgrade(upgrade::UpgradeArgs),
+    Downgrade(upgrade::DowngradeArgs),
+    Current(current::Args),
+    Heads(heads::HeadsArgs),
+    Branches(heads::BranchesArgs),
+    History(history::Args),
+    Show(show::Args),
+    Stamp(stamp::StampArgs),
+    Repair(stamp::RepairArgs),
+    Merge(merge::Args),
+    Build(build::BuildArgs),
+    NewTransform(build::NewTransformArgs),
+}
+
+/// What every command gets: the parsed global flags and the merged configuration.
+pub struct Context {
+    pub config: Config,
+    pub format: Format,
+    pub verbose: u8,
+    pub quiet: bool,
+}
+
+impl Context {
+    /// The project's revisions, loaded and validated.
+    pub fn repository(&self) -> anyhow::Result<Repository> {
+        Ok(Repository::load(&self.config.versions_dir())?)
+    }
+
+    /// The transform modules `repo`'s revisions run, built first where missing or stale.
+    pub async fn modules(&self, repo: &Repository) -> anyhow::Result<crate::transforms::Modules> {
+        let project = crate::transforms::Project::new(&self.config);
+        let quiet = self.quiet || self.format == Format::Json;
+        Ok(
+            crate::transforms::load(&project, &repo.transform_modules(), true, &mut |message| {
+                if !quiet {
+                    eprintln!("{message}");
+                }
+            })
+            .await?,
+        )
+    }
+
+    /// A connection to the configured database.
+    pub async fn connect(&self, options: &ConnectOptions) -> anyhow::Result<Db> {
+        let url = self.config.database_url()?;
+        Ok(Db::connect(url, options).await?)
+    }
+
+    /// The rows of the database's version table (its heads), for commands that only look:
+    /// none where the SQLite file or the table does not exist yet, and the file is not
+    /// created.
+    pub async fn database_heads(&self) -> anyhow::Result<Vec<String>> {
+        let options = ConnectOptions {
+            create_sqlite_file: false,
+            ..ConnectOptions::default()
+        };
+        let mut db = match self.connect(&options).await {
+            Ok(db) => db,
+            Err(e) if matches!(e.downcast_ref::<DbError>(), Some(DbError::NoSuchFile(_))) => {
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(e),
+        };
+        let heads = version_table::heads(&mut db).await;
+        db.close().await?;
+        Ok(heads?)
+    }
+
+    /// Prints what a command did: `value` as JSON with `--format json`, else the text `print`
+    /// writes, unless `-q`.
+    pub fn report<T: Serialize>(&self, value: &T, print: impl FnOnce()) -> anyhow::Result<()> {
+        output::emit(self.format, self.quiet, value, print)
+    }
+}
+
+/// A command-line argument that makes no sense: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Parses the command line, runs it, prints any error, and returns the exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    let secrets = secrets(&cli);
+    match start(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            let mut text = format!("error: {error:#}");
+            for secret in &secrets {
+                text = text.replace(secret.as_str(), "***");
+            }
+            eprintln!("{text}");
+            exit_code(&error)
+        }
+    }
+}
+
+/// Checks the global flags against the command, reads the configuration once, and runs it.
+fn start(cli: Cli) -> anyhow::Result<i32> {
+    let is_history = matches!(cli.command, Command::Project(ProjectCommand::History(_)));
+    if cli.format == Format::Dot && !is_history {
+        return Err(UsageError(
+            "--format dot draws the revision graph: only `runner history` takes it".into(),
+        )
+        .into());
+    }
+    let command = match &cli.command {
+        Command::Init(args) => return init::run(args, cli.format, cli.quiet).map(|()| 0),
+        Command::Project(command) => command,
+    };
+    let cx = Context {
+        config: Config::load(&overrides(&cli))?,
+        format: cli.format,
+        verbose: cli.verbose,
+        quiet: cli.quiet,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(run(&cx, command))
+}
+
+/// Passwords that must never reach the output, whatever an error message says. They are read
+/// from the raw `--database-url`, `DATABASE_URL` and the config file's `database_url` line,
+/// validating nothing, so that a URL or a config file too broken to load is scrubbed too.
+fn secrets(cli: &Cli) -> Vec<String> {
+    let mut urls: Vec<String> = cli.database_url.iter().cloned().collect();
+    urls.extend(std::env::var("DATABASE_URL").ok());
+    let file = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(CONFIG_FILE));
+    if let Ok(text) = std::fs::read_to_string(file) {
+        urls.extend(config_urls(&text));
+    }
+    let mut secrets: Vec<String> = urls
+        .iter()
+        .flat_map(|url| passwords(url))
+        .filter(|p| p.len() >= 3)
+        .collect();
+    // Longest first, so that a password containing another is replaced whole.
+    secrets.sort_by(|a, b| (Reverse(a.len()), a).cmp(&(Reverse(b.len()), b)));
+    secrets.dedup();
+    secrets
+}
+
+/// The values of `database_url = "..."` lines in a config file's text, as written and with TOML
+/// escapes read, found line by line so that a file TOML cannot parse is covered too.
+fn config_urls(text: &str) -> Vec<String> {
+    let mut urls = Vec::new();
+    for line in text.lines() {
+        let Some(value) = line
+            .trim_start()
+            .strip_prefix("database_url")
+            .and_then(|rest| rest.trim_start().strip_prefix('='))
+            .map(str::trim)
+        else {
+            continue;
+        };
+        let value = match value.chars().next() {
+            Some(quote @ ('"' | '\'')) => {
+                let inner = &value[1..];
+                let mut end = inner.len();
+                let mut escaped = false;
+                for (i, c) in inner.char_indices() {
+                    if c == quote && !(escaped && quote == '"') {
+                        end = i;
+                        break;
+                    }
+                    escaped = c == '\\' && !escaped;
+                }
+                &inner[..end]
+            }
+            _ => value,
+        };
+        urls.push(value.to_string());
+        if value.contains('\\') {
+            urls.push(value.replace("\\\"", "\"").replace("\\\\", "\\"));
+        }
+    }
+    urls
+}
+
+/// The passwords a URL may hold, found by position alone so that a URL that does not parse is
+/// covered too: after the first `:` of the text between `://` and an `@` (each `@` is tried,
+/// as a password may hold one), and the value of a `password=` parameter; each also
+/// percent-decoded.
+fn passwords(url: &str) -> Vec<String> {
+    let mut found: Vec<&str> = Vec::new();
+    if let Some((_, rest)) = url.split_once("://")
+        && let Some(colon) = rest.find(':')
+    {
+        for (at, _) in rest.match_indices('@').filter(|&(at, _)| at > colon) {
+            found.push(&rest[colon + 1..at]);
+        }
+    }
+    for (start, key) in url.match_indices("password=") {
+        let value = &url[start + key.len()..];
+        found.push(&value[..value.find(['&', '#']).unwrap_or(value.len())]);
+    }
+    let mut out: Vec<String> = found.iter().map(|p| p.to_string()).collect();
+    out.extend(
+        found
+            .iter()
+            .map(|p| percent_decode(p))
+            .filter(|d| !found.contains(&d.as_str())),
+    );
+    out
+}
+
+/// `%XX` escapes decoded (invalid ones kept as written).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn overrides(cli: &Cli) -> Overrides {
+    Overrides {
+        config: cli.config.clone(),
+        database_url: cli.database_url.clone(),
+        dir: cli.dir.clone(),
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUNNER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("runner={level}")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
+}
+
+async fn run(cx: &Context, command: &ProjectCommand) -> anyhow::Result<i32> {
+    match command {
+        ProjectCommand::Createdb(args) => createdb::create(cx, args).await,
+        ProjectCommand::Dropdb(args) => createdb::drop(cx, args).await,
+        ProjectCommand::Revision(args) => revision::run(cx, args),
+        ProjectCommand::Upgrade(args) => upgrade::upgrade(cx, args).await,
+        ProjectCommand::Downgrade(args) => upgrade::downgrade(cx, args).await,
+        ProjectCommand::Current(args) => current::run(cx, args).await,
+        ProjectCommand::Heads(args) => heads::heads(cx, args),
+        ProjectCommand::Branches(args) => heads::branches(cx, args),
+        ProjectCommand::History(args) => history::run(cx, args).await,
+        ProjectCommand::Show(args) => show::run(cx, args),
+        ProjectCommand::Stamp(args) => stamp::stamp(cx, args).await,
+        ProjectCommand::Repair(args) => stamp::repair(cx, args).await,
+        ProjectCommand::Merge(args) => merge::run(cx, args),
+        ProjectCommand::Build(args) => build::build(cx, args).await,
+        ProjectCommand::NewTransform(args) => build::new_transform(cx, args),
+    }
+}
+
+/// The exit code for an error: 2 where the input is at fault and nothing was changed, 1 where
+/// a migration or command failed.
+pub fn exit_code(error: &anyhow::Error) -> i32 {
+    for cause in error.chain() {
+        if cause.is::<UsageError>()
+            || cause.is::<ConfigError>()
+            || cause.is::<SourceError>()
+            || cause.is::<GraphError>()
+            || cause.is::<TargetError>()
+            || cause.is::<UrlError>()
+            || cause.is::<crate::transforms::TransformsError>()
+        {
+            return 2;
+        }
+        if let Some(plan) = cause.downcast_ref::<PlanError>() {
+            return plan_code(plan);
+        }
+        if let Some(exec) = cause.downcast_ref::<ExecError>() {
+            return match exec {
+                ExecError::Plan(plan) => plan_code(plan),
+                ExecError::Target(_)
+                | ExecError::Graph(_)
+                | ExecError::Transforms(_)
+                | ExecError::ChecksumMismatch { .. } => 2,
+                ExecError::Db(db) => db_code(db),
+                ExecError::HalfApplied { .. }
+                | ExecError::StepFailed(_)
+                | ExecError::ConcurrentChange(_) => 1,
+            };
+        }
+        if let Some(db) = cause.downcast_ref::<DbError>() {
+            return db_code(db);
+        }
+    }
+    1
+}
+
+fn plan_code(error: &PlanError) -> i32 {
+    match error {
+        PlanError::Invalid(_) => 2,
+        PlanError::Irreversible(_) => 1,
+    }
+}
+
+fn db_code(error: &DbError) -> i32 {
+    match error {
+        DbError::Connect { .. } | DbError::NoSuchFile(_) => 2,
+        _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+        let err = Cli::try_parse_from(["runner", "upgrade", "--lock-timeout", "soon"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+        assert_eq!(err.exit_code(), 2);
+        assert!(
+            err.to_string().contains("'soon' is not a duration"),
+            "{err}"
+        );
+        let cli = Cli::try_parse_from(["runner", "stamp", "-1"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Project(ProjectCommand::Stamp(_))
+        ));
+    }
+
+    #[test]
+    fn passwords_are_found_in_urls_that_do_not_parse() {
+        assert_eq!(passwords("postgres://app:p#ss@db/crm"), ["p#ss"]);
+        assert_eq!(passwords("mysql://root:pw@h:3306/x"), ["pw"]);
+        assert_eq!(
+            passwords("postgres://app:a@b@db/crm"),
+            ["a", "a@b"],
+            "an @ in the password"
+        );
+        assert_eq!(
+            passwords("postgres://app:p%40ss@db/crm"),
+            ["p%40ss", "p@ss"]
+        );
+        assert_eq!(
+            passwords("postgres://db/crm?user=app&password=s3cret&x=1"),
+            ["s3cret"]
+        );
+        assert!(passwords("postgres://app@db:5432/crm").is_empty());
+        assert!(passwords("sqlite://app.db").is_empty());
+        assert!(passwords("not a url").is_empty());
+    }
+
+    #[test]
+    fn config_urls_are_read_from_a_file_toml_cannot_parse() {
+        let text = "database_url = \"postgres://app:s3cret@db/crm\"\nmigrations = [oops\n  database_url='mysql://r:pw2@h/x' # old\ndatabase_url = \"postgres://a:q\\\"t@h/x\"\n";
+        assert_eq!(
+            config_urls(text),
+            [
+                "postgres://app:s3cret@db/crm",
+                "mysql://r:pw2@h/x",
+                "postgres://a:q\\\"t@h/x",
+                "postgres://a:q\"t@h/x",
+            ]
+        );
+    }
+}

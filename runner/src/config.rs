@@ -1,0 +1,389 @@
+//! `runner.toml`, `DATABASE_URL` and command-line flags merged into one validated [`Config`].
+//! Flags win over the environment, which wins over the file. Paths in the file are taken
+//! relative to the file's folder, so a project works from any working directory.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::db::DatabaseUrl;
+use crate::db::url::UrlError;
+use crate::revision::{SourceError, SourceLoc};
+
+/// The default config file name.
+pub const CONFIG_FILE: &str = "runner.toml";
+
+/// Limits given to every transform step unless the step sets its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SandboxLimits {
+    pub timeout: Duration,
+    pub memory_bytes: u64,
+}
+
+impl Default for SandboxLimits {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(5 * 60),
+            memory_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// Everything a command needs to know about the project.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The config file that was read, if any.
+    pub file: Option<PathBuf>,
+    pub database_url: Option<DatabaseUrl>,
+    /// The migrations folder (`versions/`, `transforms/`, `transforms.lock` inside).
+    pub migrations_dir: PathBuf,
+    /// The desired schema, for autogenerate and `check`.
+    pub schema_file: PathBuf,
+    /// The cargo workspace of transform crates (default `<migrations>/transforms`).
+    pub transforms_dir: PathBuf,
+    pub sandbox: SandboxLimits,
+}
+
+/// What the command line says, before the file and environment are consulted.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--config`; when given, the file must exist.
+    pub config: Option<PathBuf>,
+    /// `--database-url`, or `DATABASE_URL`.
+    pub database_url: Option<String>,
+    /// `--dir`: the migrations folder.
+    pub dir: Option<PathBuf>,
+}
+
+/// A configuration problem.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Parse(#[from] SourceError),
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    #[error(
+        "no database URL: pass --database-url, set DATABASE_URL, or set database_url in runner.toml"
+    )]
+    NoDatabaseUrl,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    database_url: Option<String>,
+    migrations: Option<PathBuf>,
+    schema: Option<PathBuf>,
+    transforms: Option<PathBuf>,
+    sandbox: Option<RawSandbox>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSandbox {
+    timeout: Option<Spanned<String>>,
+    memory: Option<Spanned<String>>,
+}
+
+impl Config {
+    /// Reads the config file (if any) and merges the overrides into it.
+    pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
+        let path = overrides
+            .config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(CONFIG_FILE));
+        let (raw, file, text) = match std::fs::read_to_string(&path) {
+            Ok(text) => (parse_toml(&path, &text)?, Some(path.clone()), text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && overrides.config.is_none() => {
+                (RawConfig::default(), None, String::new())
+            }
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        let base = file
+            .as_ref()
+            .and_then(|f| f.parent())
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let in_file = |relative: Option<PathBuf>, default: &str| {
+            base.join(relative.unwrap_or_else(|| PathBuf::from(default)))
+        };
+        let database_url = match (&overrides.database_url, &raw.database_url) {
+            (Some(url), _) => Some(url.parse::<DatabaseUrl>()?),
+            (None, Some(url)) => Some(url.parse::<DatabaseUrl>()?.relative_to(&base)),
+            (None, None) => None,
+        };
+        let mut sandbox = SandboxLimits::default();
+        if let Some(raw_sandbox) = raw.sandbox {
+            let bad = |value: &Spanned<String>, message: String| {
+                value_error(file.as_deref(), &text, value, message)
+            };
+            if let Some(timeout) = raw_sandbox.timeout {
+                sandbox.timeout =
+                    parse_duration(timeout.get_ref()).map_err(|e| bad(&timeout, e))?;
+            }
+            if let Some(memory) = raw_sandbox.memory {
+                sandbox.memory_bytes = parse_size(memory.get_ref()).map_err(|e| bad(&memory, e))?;
+            }
+        }
+        let migrations_dir = overrides
+            .dir
+            .clone()
+            .unwrap_or_else(|| in_file(raw.migrations, "migrations"));
+        Ok(Config {
+            transforms_dir: match raw.transforms {
+                Some(dir) => base.join(dir),
+                None => migrations_dir.join("transforms"),
+            },
+            migrations_dir,
+            schema_file: in_file(raw.schema, "schema.yaml"),
+            database_url,
+            sandbox,
+            file,
+        })
+    }
+
+    /// The database URL, required by commands that connect.
+    pub fn database_url(&self) -> Result<&DatabaseUrl, ConfigError> {
+        self.database_url.as_ref().ok_or(ConfigError::NoDatabaseUrl)
+    }
+
+    /// The folder of revision files.
+    pub fn versions_dir(&self) -> PathBuf {
+        self.migrations_dir.join("versions")
+    }
+
+    /// The lock file recording each built transform module's sha256.
+    pub fn transforms_lock(&self) -> PathBuf {
+        self.migrations_dir.join("transforms.lock")
+    }
+}
+
+/// An error about a value in the file, at the value's own line and column.
+fn value_error(
+    file: Option<&Path>,
+    text: &str,
+    value: &Spanned<String>,
+    message: String,
+) -> ConfigError {
+    let path = std::sync::Arc::new(file.map(Path::to_path_buf).unwrap_or_default());
+    let (line, column) = line_col(text, value.span().start);
+    ConfigError::Parse(SourceError::at(
+        SourceLoc::new(&path, line, column),
+        message,
+        Some(text),
+    ))
+}
+
+fn parse_toml(path: &Path, text: &str) -> Result<RawConfig, SourceError> {
+    toml::from_str(text).map_err(|e| {
+        let shared = std::sync::Arc::new(path.to_path_buf());
+        let (line, column) = e
+            .span()
+            .map(|span| line_col(text, span.start))
+            .unwrap_or((1, 1));
+        SourceError::at(
+            SourceLoc::new(&shared, line, column),
+            e.message().to_string(),
+            Some(text),
+        )
+    })
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (u64, u64) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line as u64, column as u64)
+}
+
+/// Parses `90s`, `5m`, `1h30m`, `250ms`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("'{text}' is not a duration: write it as 90s, 5m, 1h30m or 250ms");
+    let mut total = Duration::ZERO;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let part = match unit.trim() {
+            "ms" => Some(Duration::from_millis(number)),
+            "s" => Some(Duration::from_secs(number)),
+            "m" | "min" => number.checked_mul(60).map(Duration::from_secs),
+            "h" => number.checked_mul(3600).map(Duration::from_secs),
+            _ => None,
+        };
+        total = part
+            .and_then(|part| total.checked_add(part))
+            .ok_or_else(bad)?;
+    }
+    Ok(total)
+}
+
+/// Parses `256MiB`, `1GiB`, `512MB`, `65536` (bytes).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let bad = || format!("'{text}' is not a size: write it as 256MiB, 1GiB or a number of bytes");
+    let trimmed = text.trim();
+    let digits = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let number: u64 = trimmed[..digits].parse().map_err(|_| bad())?;
+    let factor: u64 = match trimmed[digits..].trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        _ => return Err(bad()),
+    };
+    number.checked_mul(factor).ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_sizes_read_as_people_write_them() {
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert!(
+            parse_duration("soon")
+                .unwrap_err()
+                .contains("not a duration")
+        );
+        assert!(parse_duration("").is_err());
+        // Too large for a Duration: an error, not a panic.
+        for huge in [
+            "18446744073709551615m",
+            "18446744073709551615h",
+            "18446744073709551615s1s",
+        ] {
+            assert_eq!(
+                parse_duration(huge).unwrap_err(),
+                format!("'{huge}' is not a duration: write it as 90s, 5m, 1h30m or 250ms")
+            );
+        }
+        assert_eq!(parse_size("256MiB").unwrap(), 256 << 20);
+        assert_eq!(parse_size("1GB").unwrap(), 1_000_000_000);
+        assert!(parse_size("lots").unwrap_err().contains("not a size"));
+    }
+
+    #[test]
+    fn file_values_are_relative_to_the_file_and_flags_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runner.toml");
+        std::fs::write(
+            &path,
+            "database_url = \"sqlite://app.db\"\nmigrations = \"db\"\n[sandbox]\ntimeout = \"60s\"\n",
+        )
+        .unwrap();
+        let config = Config::load(&Overrides {
+            config: Some(path.clone()),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert_eq!(config.migrations_dir, dir.path().join("db"));
+        assert_eq!(
+            config.database_url().unwrap().sqlite_path(),
+            Some(dir.path().join("app.db"))
+        );
+        assert_eq!(config.sandbox.timeout, Duration::from_secs(60));
+        let config = Config::load(&Overrides {
+            config: Some(path),
+            database_url: Some("postgres://u:pw@h/db".into()),
+            dir: Some(PathBuf::from("elsewhere")),
+        })
+        .unwrap();
+        assert_eq!(
+            config.database_url().unwrap().to_string(),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(config.migrations_dir, PathBuf::from("elsewhere"));
+    }
+
+    #[test]
+    fn bad_files_are_reported_at_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runner.toml");
+        std::fs::write(
+            &path,
+            "database_url = \"sqlite://a.db\"\nmigratons = \"x\"\n",
+        )
+        .unwrap();
+        let err = Config::load(&Overrides {
+            config: Some(path.clone()),
+            ..Overrides::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("runner.toml:2:1: unknown field `migratons`"),
+            "{err}"
+        );
+        // The value's own place, even when another key starts with the same word.
+        std::fs::write(
+            &path,
+            "# timeout is set below\n[sandbox]\nmemory = \"1GiB\"\n  timeout = \"soon\"\n",
+        )
+        .unwrap();
+        let err = Config::load(&Overrides {
+            config: Some(path.clone()),
+            ..Overrides::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("runner.toml:4:13: 'soon' is not a duration"),
+            "{err}"
+        );
+        std::fs::write(&path, "[sandbox]\nmemory = \"lots\"\n").unwrap();
+        let err = Config::load(&Overrides {
+            config: Some(path.clone()),
+            ..Overrides::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("runner.toml:2:10: 'lots' is not a size"),
+            "{err}"
+        );
+        std::fs::write(&path, "[sandbox]\ntimeout = \"99999999999999999999h\"\n").unwrap();
+        let err = Config::load(&Overrides {
+            config: Some(path),
+            ..Overrides::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("runner.toml:2:11: '99999999999999999999h' is not a duration"),
+            "{err}"
+        );
+        let err = Config::load(&Overrides {
+            config: Some(dir.path().join("missing.toml")),
+            ..Overrides::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("cannot read"), "{err}");
+    }
+}

@@ -1,0 +1,85 @@
+//! One runner at a time per database: a session-level PostgreSQL advisory lock or MySQL
+//! `GET_LOCK`, both released by the server when the connection ends, so a crashed runner never
+//! leaves a stale lock behind. SQLite needs none here: each revision's `BEGIN IMMEDIATE` takes
+//! the database's write lock, and the executor re-reads the version table inside it.
+
+use std::time::{Duration, Instant};
+
+use super::{Db, DbError, Value};
+use crate::dialect::Dialect;
+
+/// The advisory lock key: "runner" in ASCII. Advisory locks are per database on PostgreSQL.
+const PG_LOCK_KEY: i64 = 0x0000_7275_6e6e_6572;
+
+/// How often a waiting runner asks again.
+const POLL: Duration = Duration::from_millis(100);
+
+/// The `GET_LOCK` name: per database, since MySQL's named locks are per server.
+fn mysql_lock_name(db: &Db) -> String {
+    let name = format!("runner:{}", db.url.database_name().unwrap_or_default());
+    name.chars().take(64).collect()
+}
+
+/// Takes the migration lock, waiting up to `timeout` for another runner to finish.
+pub async fn acquire(db: &mut Db, timeout: Duration) -> Result<(), DbError> {
+    let started = Instant::now();
+    match db.dialect() {
+        Dialect::Sqlite => Ok(()),
+        Dialect::Postgres => loop {
+            let rows = db
+                .query(
+                    "SELECT pg_try_advisory_lock($1)",
+                    &[Value::Integer(PG_LOCK_KEY)],
+                )
+                .await?;
+            let locked = rows.scalar().and_then(Value::as_bool);
+            if locked == Some(true) {
+                return Ok(());
+            }
+            if started.elapsed() >= timeout {
+                return Err(DbError::LockTimeout {
+                    url: db.url.to_string(),
+                    waited: timeout,
+                });
+            }
+            tokio::time::sleep(POLL).await;
+        },
+        Dialect::Mysql => {
+            let name = mysql_lock_name(db);
+            let seconds = timeout.as_secs_f64();
+            let rows = db
+                .query(
+                    "SELECT GET_LOCK(?, ?)",
+                    &[Value::Text(name), Value::Real(seconds)],
+                )
+                .await?;
+            match rows.scalar().and_then(Value::as_i64) {
+                Some(1) => Ok(()),
+                _ => Err(DbError::LockTimeout {
+                    url: db.url.to_string(),
+                    waited: timeout,
+                }),
+            }
+        }
+    }
+}
+
+/// Releases the migration lock (closing the connection releases it too).
+pub async fn release(db: &mut Db) -> Result<(), DbError> {
+    match db.dialect() {
+        Dialect::Sqlite => {}
+        Dialect::Postgres => {
+            db.query(
+                "SELECT pg_advisory_unlock($1)",
+                &[Value::Integer(PG_LOCK_KEY)],
+            )
+            .await?;
+        }
+        Dialect::Mysql => {
+            let name = mysql_lock_name(db);
+            db.query("SELECT RELEASE_LOCK(?)", &[Value::Text(name)])
+                .await?;
+        }
+    }
+    Ok(())
+}

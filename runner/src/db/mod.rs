@@ -1,0 +1,488 @@
+//! Connections to SQLite, PostgreSQL and MySQL/MariaDB: the only place with database IO.
+//! One owned connection per run, with transactions driven by SQL, so that the executor (and
+//! later a transform's sandbox) can hold it across steps and own its lifetime.
+
+mod decode;
+pub mod introspect;
+pub mod lock;
+pub mod sqlite_live;
+pub mod url;
+pub mod value;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::{AssertSqlSafe, Connection as _};
+
+use crate::dialect::Dialect;
+pub use url::DatabaseUrl;
+pub use value::{Rows, Value};
+
+/// A connection to one of the supported databases.
+enum Connection {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+    MySql(MySqlConnection),
+    /// Lent to a transform's sandbox for the length of its run (see [`Db::lend`]).
+    Lent,
+}
+
+/// What runner knows about the server it talks to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerInfo {
+    pub dialect: Dialect,
+    /// The server's own version string.
+    pub version: String,
+    /// True for MariaDB (served by the MySQL dialect).
+    pub mariadb: bool,
+}
+
+/// How to open a connection.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Create the SQLite file if it does not exist (commands that write).
+    pub create_sqlite_file: bool,
+    /// How long to wait for a lock another connection holds.
+    pub lock_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            create_sqlite_file: true,
+            lock_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A database problem.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot connect to {url}: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("the SQLite file {0} does not exist")]
+    NoSuchFile(String),
+    #[error("{}", sql_message(.source))]
+    Sql {
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot read column '{column}' of type {ty}: {reason}")]
+    Decode {
+        column: String,
+        ty: String,
+        reason: String,
+    },
+    #[error(
+        "another runner is migrating {url}: gave up waiting after {waited:?} (see --lock-timeout)"
+    )]
+    LockTimeout { url: String, waited: Duration },
+    #[error("the connection is lent to a transform")]
+    Lent,
+    #[error("the database did not return the id of the new {table} row")]
+    NoInsertId { table: &'static str },
+    #[error("this needs a {expected} connection, and this one is {actual}")]
+    WrongDialect { expected: Dialect, actual: Dialect },
+    #[error("{0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// The database's own message, without sqlx's prefix.
+fn sql_message(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Database(db) => match db.code() {
+            Some(code) => format!("{} (code {code})", db.message()),
+            None => db.message().to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+impl From<sqlx::Error> for DbError {
+    fn from(source: sqlx::Error) -> Self {
+        Self::Sql { source }
+    }
+}
+
+/// A connection with what is known about its server.
+pub struct Db {
+    conn: Connection,
+    pub info: ServerInfo,
+    pub url: DatabaseUrl,
+}
+
+impl Db {
+    /// Opens a connection.
+    pub async fn connect(url: &DatabaseUrl, options: &ConnectOptions) -> Result<Db, DbError> {
+        let connect_error = |source| DbError::Connect {
+            url: url.to_string(),
+            source,
+        };
+        let conn = match url.dialect() {
+            Dialect::Sqlite => {
+                if let Some(path) = url.sqlite_path()
+                    && !options.create_sqlite_file
+                    && !path.exists()
+                {
+                    return Err(DbError::NoSuchFile(path.display().to_string()));
+                }
+                let opts = SqliteConnectOptions::from_str(url.secret())
+                    .map_err(connect_error)?
+                    .create_if_missing(options.create_sqlite_file)
+                    .foreign_keys(true)
+                    .busy_timeout(options.lock_timeout);
+                Connection::Sqlite(
+                    SqliteConnection::connect_with(&opts)
+                        .await
+                        .map_err(connect_error)?,
+                )
+            }
+            Dialect::Postgres => {
+                let opts = PgConnectOptions::from_str(url.secret())
+                    .map_err(connect_error)?
+                    .application_name("runner");
+                Connection::Postgres(
+                    PgConnection::connect_with(&opts)
+                        .await
+                        .map_err(connect_error)?,
+                )
+            }
+            Dialect::Mysql => {
+                let opts = MySqlConnectOptions::from_str(url.secret()).map_err(connect_error)?;
+                Connection::MySql(
+                    MySqlConnection::connect_with(&opts)
+                        .await
+                        .map_err(connect_error)?,
+                )
+            }
+        };
+        let mut db = Db {
+            conn,
+            info: ServerInfo {
+                dialect: url.dialect(),
+                version: String::new(),
+                mariadb: false,
+            },
+            url: url.clone(),
+        };
+        let version_sql = match url.dialect() {
+            Dialect::Sqlite => "SELECT sqlite_version()",
+            Dialect::Postgres => "SHOW server_version",
+            Dialect::Mysql => "SELECT VERSION()",
+        };
+        let rows = db.query(version_sql, &[]).await?;
+        db.info.version = rows.scalar().and_then(Value::to_text).unwrap_or_default();
+        db.info.mariadb = db.info.version.contains("MariaDB");
+        Ok(db)
+    }
+
+    /// The dialect of this connection.
+    pub fn dialect(&self) -> Dialect {
+        self.info.dialect
+    }
+
+    /// Runs SQL text (one or more statements, no parameters) through the simple protocol, as
+    /// DDL and `sql` steps need. On PostgreSQL and MySQL the connection's cached statements are
+    /// dropped afterwards: the script may have changed the tables under them, and PostgreSQL
+    /// refuses to run a cached plan whose result type changed ("cached plan must not change
+    /// result type"). SQLite re-prepares a statement whose schema changed by itself.
+    pub async fn execute_script(&mut self, sql: &str) -> Result<u64, DbError> {
+        let query = sqlx::raw_sql(AssertSqlSafe(sql.to_string()));
+        let affected = match &mut self.conn {
+            Connection::Sqlite(c) => query.execute(&mut *c).await?.rows_affected(),
+            Connection::Postgres(c) => {
+                let affected = query.execute(&mut *c).await?.rows_affected();
+                c.clear_cached_statements().await?;
+                affected
+            }
+            Connection::MySql(c) => {
+                let affected = query.execute(&mut *c).await?.rows_affected();
+                c.clear_cached_statements().await?;
+                affected
+            }
+            Connection::Lent => return Err(DbError::Lent),
+        };
+        Ok(affected)
+    }
+
+    /// Runs SQL text through the simple protocol without touching the statement cache: for
+    /// statements that cannot change the schema (a transform's checked DML, transaction
+    /// control, pragmas).
+    pub async fn execute_simple(&mut self, sql: &str) -> Result<u64, DbError> {
+        let query = sqlx::raw_sql(AssertSqlSafe(sql.to_string()));
+        Ok(match &mut self.conn {
+            Connection::Sqlite(c) => query.execute(c).await?.rows_affected(),
+            Connection::Postgres(c) => query.execute(c).await?.rows_affected(),
+            Connection::MySql(c) => query.execute(c).await?.rows_affected(),
+            Connection::Lent => return Err(DbError::Lent),
+        })
+    }
+
+    /// Reads at most `limit` rows of a query without parameters; `None` if there were more. A
+    /// result without rows still names its columns (at the cost of a round trip to ask the
+    /// server for them): see [`Db::query_rows_limited`] for a caller that does not need them.
+    pub async fn query_limited(
+        &mut self,
+        sql: &str,
+        limit: usize,
+    ) -> Result<Option<Rows>, DbError> {
+        let Some(mut rows) = self.query_rows_limited(sql, limit).await? else {
+            return Ok(None);
+        };
+        if rows.columns.is_empty() {
+            rows.columns = self.describe_columns(sql).await?;
+        }
+        Ok(Some(rows))
+    }
+
+    /// [`Db::query_limited`] without the column names of a result that has no rows (they are
+    /// empty then): for pages of a cursor, whose columns are known already.
+    pub async fn query_rows_limited(
+        &mut self,
+        sql: &str,
+        limit: usize,
+    ) -> Result<Option<Rows>, DbError> {
+        use futures_util::TryStreamExt;
+        let query = sqlx::raw_sql(AssertSqlSafe(sql.to_string()));
+        macro_rules! take {
+            ($c:expr, $decode:path) => {{
+                let mut stream = query.fetch($c);
+                let mut rows = Vec::new();
+                while let Some(row) = stream.try_next().await? {
+                    if rows.len() == limit {
+                        return Ok(None);
+                    }
+                    rows.push(row);
+                }
+                drop(stream);
+                $decode(&rows)?
+            }};
+        }
+        let rows = match &mut self.conn {
+            Connection::Sqlite(c) => take!(c, decode::sqlite_rows),
+            Connection::Postgres(c) => take!(c, decode::postgres_rows),
+            Connection::MySql(c) => take!(c, decode::mysql_rows),
+            Connection::Lent => return Err(DbError::Lent),
+        };
+        Ok(Some(rows))
+    }
+
+    /// The column names a query would return (for results without rows).
+    pub async fn describe_columns(&mut self, sql: &str) -> Result<Vec<String>, DbError> {
+        use sqlx::{Column as _, Executor as _, SqlSafeStr as _, Statement as _};
+        let sql = AssertSqlSafe(sql.to_string()).into_sql_str();
+        macro_rules! names {
+            ($c:expr) => {
+                $c.prepare(sql)
+                    .await?
+                    .columns()
+                    .iter()
+                    .map(|c| c.name().to_string())
+                    .collect()
+            };
+        }
+        Ok(match &mut self.conn {
+            Connection::Sqlite(c) => names!(c),
+            Connection::Postgres(c) => names!(c),
+            Connection::MySql(c) => names!(c),
+            Connection::Lent => return Err(DbError::Lent),
+        })
+    }
+
+    /// Runs `work` on the SQLite connection's own handle, through rusqlite, inside whatever
+    /// transaction is open: the fast path for batches. Through sqlx every statement pays a hop
+    /// to its worker thread (30-120 us here), which caps a loop of single-row statements at
+    /// 8-20k rows/s, while a prepared statement stepped on the handle runs at SQLite's own speed.
+    pub async fn with_sqlite<T>(
+        &mut self,
+        work: impl FnOnce(&rusqlite::Connection) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        let c = match &mut self.conn {
+            Connection::Sqlite(c) => c,
+            Connection::Lent => return Err(DbError::Lent),
+            Connection::Postgres(_) | Connection::MySql(_) => {
+                return Err(DbError::WrongDialect {
+                    expected: Dialect::Sqlite,
+                    actual: self.info.dialect,
+                });
+            }
+        };
+        let mut handle = c.lock_handle().await?;
+        // SAFETY: the handle is sqlx's open connection, locked for us for the length of this
+        // call, and rusqlite borrows it without closing it (`from_handle`, not
+        // `from_handle_owned`). Both crates link the same libsqlite3-sys.
+        let conn = unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr())? };
+        let result = work(&conn);
+        drop(conn);
+        result
+    }
+
+    /// Takes the connection out, to lend it to a transform's sandbox; this `Db` refuses work
+    /// until [`Db::give_back`].
+    pub fn lend(&mut self) -> Db {
+        Db {
+            conn: std::mem::replace(&mut self.conn, Connection::Lent),
+            info: self.info.clone(),
+            url: self.url.clone(),
+        }
+    }
+
+    /// Takes back a connection lent with [`Db::lend`].
+    pub fn give_back(&mut self, lent: Db) {
+        self.conn = lent.conn;
+    }
+
+    /// Runs one statement with bound parameters; returns the rows it changed.
+    pub async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
+        let sql = AssertSqlSafe(sql.to_string());
+        let affected = match &mut self.conn {
+            Connection::Sqlite(c) => decode::bind_sqlite(sqlx::query(sql), params)
+                .execute(c)
+                .await?
+                .rows_affected(),
+            Connection::Postgres(c) => decode::bind_postgres(sqlx::query(sql), params)
+                .execute(c)
+                .await?
+                .rows_affected(),
+            Connection::MySql(c) => decode::bind_mysql(sqlx::query(sql), params)
+                .execute(c)
+                .await?
+                .rows_affected(),
+            Connection::Lent => return Err(DbError::Lent),
+        };
+        Ok(affected)
+    }
+
+    /// Runs one INSERT with bound parameters; returns the id the database generated for the
+    /// row where the driver reports it without another round trip: MySQL's `LAST_INSERT_ID()`
+    /// and SQLite's last rowid. PostgreSQL reports none (`None`): use `RETURNING` there.
+    pub async fn insert(&mut self, sql: &str, params: &[Value]) -> Result<Option<i64>, DbError> {
+        let sql = AssertSqlSafe(sql.to_string());
+        let id = match &mut self.conn {
+            Connection::Sqlite(c) => Some(
+                decode::bind_sqlite(sqlx::query(sql), params)
+                    .execute(c)
+                    .await?
+                    .last_insert_rowid(),
+            ),
+            Connection::Postgres(c) => {
+                decode::bind_postgres(sqlx::query(sql), params)
+                    .execute(c)
+                    .await?;
+                None
+            }
+            Connection::MySql(c) => {
+                let id = decode::bind_mysql(sqlx::query(sql), params)
+                    .execute(c)
+                    .await?
+                    .last_insert_id();
+                // 0: the statement generated no id.
+                i64::try_from(id).ok().filter(|id| *id != 0)
+            }
+            Connection::Lent => return Err(DbError::Lent),
+        };
+        Ok(id)
+    }
+
+    /// Runs one query and reads every row. A query without parameters goes through the simple
+    /// protocol, so nothing is cached for tables that a migration (or another runner) changes.
+    pub async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
+        if params.is_empty() {
+            let query = sqlx::raw_sql(AssertSqlSafe(sql.to_string()));
+            return match &mut self.conn {
+                Connection::Sqlite(c) => decode::sqlite_rows(&query.fetch_all(c).await?),
+                Connection::Postgres(c) => decode::postgres_rows(&query.fetch_all(c).await?),
+                Connection::MySql(c) => decode::mysql_rows(&query.fetch_all(c).await?),
+                Connection::Lent => Err(DbError::Lent),
+            };
+        }
+        let sql = AssertSqlSafe(sql.to_string());
+        match &mut self.conn {
+            Connection::Sqlite(c) => {
+                let rows = decode::bind_sqlite(sqlx::query(sql), params)
+                    .fetch_all(c)
+                    .await?;
+                decode::sqlite_rows(&rows)
+            }
+            Connection::Postgres(c) => {
+                let rows = decode::bind_postgres(sqlx::query(sql), params)
+                    .fetch_all(c)
+                    .await?;
+                decode::postgres_rows(&rows)
+            }
+            Connection::MySql(c) => {
+                let rows = decode::bind_mysql(sqlx::query(sql), params)
+                    .fetch_all(c)
+                    .await?;
+                decode::mysql_rows(&rows)
+            }
+            Connection::Lent => Err(DbError::Lent),
+        }
+    }
+
+    /// True if the table `name` exists (in the current schema, on PostgreSQL).
+    pub async fn table_exists(&mut self, name: &str) -> Result<bool, DbError> {
+        let sql = match self.dialect() {
+            Dialect::Sqlite => {
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?"
+            }
+            Dialect::Postgres => {
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1"
+            }
+            Dialect::Mysql => {
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?"
+            }
+        };
+        let rows = self.query(sql, &[Value::Text(name.into())]).await?;
+        Ok(rows.scalar().and_then(Value::as_i64) == Some(1))
+    }
+
+    /// The placeholder for the `n`th (1-based) parameter in this dialect.
+    pub fn param(&self, n: usize) -> String {
+        match self.dialect() {
+            Dialect::Postgres => format!("${n}"),
+            Dialect::Sqlite | Dialect::Mysql => "?".into(),
+        }
+    }
+
+    /// Starts a transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), which
+    /// is also how one runner at a time is ensured there.
+    pub async fn begin(&mut self) -> Result<(), DbError> {
+        let sql = match self.dialect() {
+            Dialect::Sqlite => "BEGIN IMMEDIATE",
+            Dialect::Postgres => "BEGIN",
+            Dialect::Mysql => "START TRANSACTION",
+        };
+        self.execute_simple(sql).await.map(drop)
+    }
+
+    /// Commits the open transaction. The statement cache stays: every script that changed the
+    /// schema in the transaction cleared it already.
+    pub async fn commit(&mut self) -> Result<(), DbError> {
+        self.execute_simple("COMMIT").await.map(drop)
+    }
+
+    /// Rolls back the open transaction. On PostgreSQL and MySQL the statement cache is cleared
+    /// too: the rollback may undo DDL under statements prepared since it ran.
+    pub async fn rollback(&mut self) -> Result<(), DbError> {
+        self.execute_script("ROLLBACK").await.map(drop)
+    }
+
+    /// Closes the connection politely (a dropped one is closed too, less politely).
+    pub async fn close(self) -> Result<(), DbError> {
+        match self.conn {
+            Connection::Sqlite(c) => c.close().await?,
+            Connection::Postgres(c) => c.close().await?,
+            Connection::MySql(c) => c.close().await?,
+            Connection::Lent => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,617 @@
+//! SQL rendering per database, with no IO: quoting, types, literals and the statements whose
+//! syntax differs between databases. Operations build what is common and ask the dialect (and its
+//! capabilities) for the rest, so adding a database is one file here and one in `db/`.
+
+mod mysql;
+mod postgres;
+pub mod sqlite;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{
+    Check, Column, ColumnDefault, ColumnType, ConstraintKind, EnumType, ForeignKey, Index, Literal,
+    PrimaryKey, Schema, Table, Unique, temp_name,
+};
+
+pub use mysql::MySql;
+pub use postgres::Postgres;
+pub use sqlite::Sqlite;
+
+/// The databases runner migrates. MariaDB is served by `Mysql`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+impl Dialect {
+    /// Every dialect, for tests and per-dialect listings.
+    pub const ALL: [Dialect; 3] = [Dialect::Sqlite, Dialect::Postgres, Dialect::Mysql];
+
+    /// The renderer for this dialect.
+    pub fn sql(self) -> &'static dyn SqlDialect {
+        match self {
+            Self::Sqlite => &Sqlite,
+            Self::Postgres => &Postgres,
+            Self::Mysql => &MySql,
+        }
+    }
+
+    /// The name used in YAML keys and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+            Self::Mysql => "mysql",
+        }
+    }
+
+    /// The sqlparser dialect that reads SQL as this database does.
+    pub fn parser(self) -> Box<dyn sqlparser::dialect::Dialect> {
+        match self {
+            Self::Sqlite => Box::new(sqlparser::dialect::SQLiteDialect {}),
+            Self::Postgres => Box::new(sqlparser::dialect::PostgreSqlDialect {}),
+            Self::Mysql => Box::new(sqlparser::dialect::MySqlDialect {}),
+        }
+    }
+}
+
+/// How a session reads backslashes in string literals. MySQL treats `\` as an escape unless
+/// the session's `sql_mode` has `NO_BACKSLASH_ESCAPES`; SQLite and PostgreSQL (with
+/// `standard_conforming_strings`, the default since 9.1) never do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Quoting {
+    pub mysql_backslash_escapes: bool,
+}
+
+/// `text` as a string literal of `dialect`: the quote doubled, and on MySQL with backslash
+/// escapes also backslash and NUL escaped
+/// (<https://dev.mysql.com/doc/refman/8.0/en/string-literals.html>). PostgreSQL text cannot
+/// hold NUL at all; callers that may meet one refuse it first.
+pub fn string_literal(dialect: Dialect, text: &str, quoting: Quoting) -> String {
+    let backslash = dialect == Dialect::Mysql && quoting.mysql_backslash_escapes;
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('\'');
+    for ch in text.chars() {
+        match ch {
+            '\'' => out.push_str("''"),
+            '\\' if backslash => out.push_str("\\\\"),
+            '\0' if backslash => out.push_str("\\0"),
+            other => out.push(other),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+impl fmt::Display for Dialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a database can do in place; operations consult these instead of asking which database
+/// they are on.
+#[derive(Debug, Clone, Copy)]
+pub struct Capabilities {
+    /// DDL can run inside a transaction and roll back with it.
+    pub transactional_ddl: bool,
+    /// `ALTER TABLE` can add and drop foreign keys, unique and check constraints; if not, the
+    /// table is rebuilt.
+    pub alter_constraints: bool,
+    /// `ADD COLUMN` can declare a primary key, a unique constraint or a foreign key, take an
+    /// expression default, and add a NOT NULL column without a default; if not, the table is
+    /// rebuilt for those (<https://www.sqlite.org/lang_altertable.html#altertabaddcol>).
+    pub add_column_constraints: bool,
+    /// `ALTER TABLE ... DROP COLUMN` is used; if not, the table is rebuilt.
+    pub drop_column: bool,
+    /// Indexes can have a `WHERE` predicate.
+    pub partial_indexes: bool,
+    /// Enums are named types created apart from tables.
+    pub named_enums: bool,
+    /// Indexes can be built without blocking writes (`CONCURRENTLY`).
+    pub concurrent_index: bool,
+    /// Renaming a column rewrites the check constraints that mention it; if not, they are
+    /// dropped and added again around the rename.
+    pub rename_column_rewrites_checks: bool,
+}
+
+/// One thing the executor does for a step: run SQL, or (SQLite) rebuild a table, which needs
+/// the live schema's views and triggers and so is finished at execution time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Sql(String),
+    Rebuild(Rebuild),
+    /// A data transform, run in the sandbox on the same connection and transaction.
+    Transform(crate::ops::TransformAction),
+}
+
+impl Action {
+    /// The action's SQL as a script, for messages (and the `--sql` output still to come); a rebuild lists its statements
+    /// without the views and triggers only the live database knows.
+    pub fn script(&self) -> String {
+        match self {
+            Self::Sql(sql) => format!("{sql};"),
+            Self::Rebuild(rebuild) => {
+                let mut out = format!(
+                    "-- rebuild of {} (views and triggers are dropped and recreated around it)\n",
+                    Sqlite.quote(&rebuild.table)
+                );
+                for statement in sqlite::rebuild_statements(rebuild, &Default::default()) {
+                    out.push_str(&statement);
+                    out.push_str(";\n");
+                }
+                out.trim_end().to_string()
+            }
+            Self::Transform(t) => {
+                let direction = match t.direction {
+                    crate::version_table::Direction::Up => "up",
+                    crate::version_table::Direction::Down => "down",
+                };
+                let list = |tables: &[String]| {
+                    if tables.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        tables.join(", ")
+                    }
+                };
+                format!(
+                    "-- transform {} ({direction}) in the sandbox: reads {}; writes {}",
+                    t.module,
+                    list(&t.reads),
+                    list(&t.writes)
+                )
+            }
+        }
+    }
+}
+
+/// A SQLite table rebuild: create the new shape under a temporary name, copy the rows, drop the
+/// old table, rename, then recreate indexes, triggers and views (the procedure of
+/// <https://www.sqlite.org/lang_altertable.html#otheralter>).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rebuild {
+    /// The table's name, before and after.
+    pub table: String,
+    /// The temporary name the new shape is built under.
+    pub temp: String,
+    /// `CREATE TABLE temp (...)` with the new shape.
+    pub create: String,
+    /// Columns of the new table that are filled from the old one, quoted.
+    pub insert_columns: Vec<String>,
+    /// For each of those, the SQL expression over the old table's columns.
+    pub select_exprs: Vec<String>,
+    /// `CREATE INDEX` statements for the indexes the model knows on the new table.
+    pub indexes: Vec<String>,
+    /// Index names the model knows; other indexes on the table are recreated as they were.
+    pub known_indexes: Vec<String>,
+}
+
+/// Why a step has no SQL for a database.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    #[error("{what} is not supported on {dialect}{hint}")]
+    Unsupported {
+        what: String,
+        dialect: Dialect,
+        hint: String,
+    },
+    #[error(transparent)]
+    Schema(#[from] crate::model::SchemaError),
+}
+
+impl RenderError {
+    /// A feature this database lacks, with advice.
+    pub fn unsupported(what: impl Into<String>, dialect: Dialect, hint: &str) -> Self {
+        Self::Unsupported {
+            what: what.into(),
+            dialect,
+            hint: if hint.is_empty() {
+                String::new()
+            } else {
+                format!("; {hint}")
+            },
+        }
+    }
+}
+
+/// How one database spells what differs between databases. The default methods build the SQL
+/// that is the same everywhere from the dialect's own quoting, types and literals.
+pub trait SqlDialect: Send + Sync {
+    /// Which database this is.
+    fn dialect(&self) -> Dialect;
+
+    /// What the database can do in place.
+    fn caps(&self) -> &'static Capabilities;
+
+    /// Quotes an identifier: double quotes, as the SQL standard says.
+    fn quote(&self, ident: &str) -> String {
+        format!("\"{}\"", ident.replace('"', "\"\""))
+    }
+
+    /// Quotes a string literal for the connection runner migrates with.
+    fn string_literal(&self, text: &str) -> String {
+        string_literal(self.dialect(), text, Quoting::default())
+    }
+
+    /// The column type as declared in this database.
+    fn column_type(&self, ty: &ColumnType, schema: &Schema) -> Result<String, RenderError>;
+
+    /// A boolean literal.
+    fn bool_literal(&self, value: bool) -> &'static str {
+        if value { "1" } else { "0" }
+    }
+
+    /// A default value clause, without the `DEFAULT` keyword.
+    fn default_value(&self, default: &ColumnDefault, _ty: &ColumnType) -> String {
+        match default {
+            ColumnDefault::Literal(literal) => self.literal(literal),
+            ColumnDefault::Sql(sql) => sql_default(sql),
+        }
+    }
+
+    /// A literal value.
+    fn literal(&self, literal: &Literal) -> String {
+        match literal {
+            Literal::Bool(b) => self.bool_literal(*b).to_string(),
+            Literal::Int(i) => i.to_string(),
+            Literal::Float(x) => crate::model::literal::float_text(*x),
+            Literal::String(s) => self.string_literal(s),
+        }
+    }
+
+    /// The `id ... AUTOINCREMENT` part of a column, where the column is the table's whole
+    /// primary key and `autoincrement` is set.
+    fn autoincrement_column(&self, column: &Column, schema: &Schema)
+    -> Result<String, RenderError>;
+
+    /// True if this database writes an autoincrement column's primary key inline (SQLite), so
+    /// the table-level primary key constraint is left out.
+    fn inline_autoincrement_key(&self) -> bool {
+        false
+    }
+
+    /// Extra column-level SQL (SQLite's CHECK for enum columns).
+    fn column_suffix(&self, _column: &Column, _schema: &Schema) -> Result<String, RenderError> {
+        Ok(String::new())
+    }
+
+    /// A column definition as used in `CREATE TABLE` and `ADD COLUMN`.
+    fn column_definition(&self, column: &Column, schema: &Schema) -> Result<String, RenderError> {
+        if column.autoincrement {
+            return self.autoincrement_column(column, schema);
+        }
+        let mut def = format!(
+            "{} {}",
+            self.quote(&column.name),
+            self.column_type(&column.ty, schema)?
+        );
+        if !column.nullable {
+            def.push_str(" NOT NULL");
+        }
+        if let Some(default) = &column.default {
+            def.push_str(" DEFAULT ");
+            def.push_str(&self.default_value(default, &column.ty));
+        }
+        def.push_str(&self.column_suffix(column, schema)?);
+        Ok(def)
+    }
+
+    /// Text after `CREATE TABLE (...)` (MySQL's character set).
+    fn table_options(&self) -> &'static str {
+        ""
+    }
+
+    /// A quoted, comma-separated column list.
+    fn column_list(&self, columns: &[String]) -> String {
+        columns
+            .iter()
+            .map(|c| self.quote(c))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// `CONSTRAINT name PRIMARY KEY (...)`.
+    fn primary_key_clause(&self, pk: &PrimaryKey) -> String {
+        format!(
+            "CONSTRAINT {} PRIMARY KEY ({})",
+            self.quote(&pk.name),
+            self.column_list(&pk.columns)
+        )
+    }
+
+    /// `CONSTRAINT name UNIQUE (...)`.
+    fn unique_clause(&self, unique: &Unique) -> String {
+        format!(
+            "CONSTRAINT {} UNIQUE ({})",
+            self.quote(&unique.name),
+            self.column_list(&unique.columns)
+        )
+    }
+
+    /// `CONSTRAINT name CHECK (...)`.
+    fn check_clause(&self, check: &Check) -> String {
+        format!(
+            "CONSTRAINT {} CHECK ({})",
+            self.quote(&check.name),
+            check.expr
+        )
+    }
+
+    /// `CONSTRAINT name FOREIGN KEY (...) REFERENCES ...`.
+    fn foreign_key_clause(&self, fk: &ForeignKey) -> String {
+        let mut clause = format!(
+            "CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({})",
+            self.quote(&fk.name),
+            self.column_list(&fk.columns),
+            self.quote(&fk.ref_table),
+            self.column_list(&fk.ref_columns)
+        );
+        if let Some(action) = fk.on_delete {
+            clause.push_str(" ON DELETE ");
+            clause.push_str(action.sql());
+        }
+        if let Some(action) = fk.on_update {
+            clause.push_str(" ON UPDATE ");
+            clause.push_str(action.sql());
+        }
+        clause
+    }
+
+    /// `CREATE TABLE` for `table`'s shape, constraints included, under `name` (the table's
+    /// own, or a SQLite rebuild's temp table); indexes come separately.
+    fn create_table_named(
+        &self,
+        table: &Table,
+        name: &str,
+        schema: &Schema,
+    ) -> Result<String, RenderError> {
+        let mut parts = Vec::new();
+        for column in &table.columns {
+            parts.push(self.column_definition(column, schema)?);
+        }
+        let inline_key = self.inline_autoincrement_key()
+            && table.columns.iter().any(|column| column.autoincrement);
+        if let Some(pk) = table.primary_key.as_ref().filter(|_| !inline_key) {
+            parts.push(self.primary_key_clause(pk));
+        }
+        for unique in &table.uniques {
+            parts.push(self.unique_clause(unique));
+        }
+        for fk in &table.foreign_keys {
+            parts.push(self.foreign_key_clause(fk));
+        }
+        for check in &table.checks {
+            parts.push(self.check_clause(check));
+        }
+        Ok(format!(
+            "CREATE TABLE {} (\n    {}\n){}",
+            self.quote(name),
+            parts.join(",\n    "),
+            self.table_options()
+        ))
+    }
+
+    /// `CREATE INDEX`.
+    fn create_index(
+        &self,
+        table: &str,
+        index: &Index,
+        concurrently: bool,
+    ) -> Result<String, RenderError> {
+        if index.where_clause.is_some() && !self.caps().partial_indexes {
+            return Err(RenderError::unsupported(
+                format!("partial index '{}'", index.name),
+                self.dialect(),
+                "drop the `where` for this database or use a `sql` step",
+            ));
+        }
+        let mut sql = format!(
+            "CREATE {}INDEX {}{} ON {} ({})",
+            if index.unique { "UNIQUE " } else { "" },
+            if concurrently && self.caps().concurrent_index {
+                "CONCURRENTLY "
+            } else {
+                ""
+            },
+            self.quote(&index.name),
+            self.quote(table),
+            self.column_list(&index.columns)
+        );
+        if let Some(predicate) = &index.where_clause {
+            sql.push_str(" WHERE ");
+            sql.push_str(predicate);
+        }
+        Ok(sql)
+    }
+
+    /// `DROP INDEX`.
+    fn drop_index(&self, table: &str, index: &str, concurrently: bool) -> String;
+
+    /// Drops a named constraint of the given kind: the standard `DROP CONSTRAINT`, where the
+    /// database has `alter_constraints`.
+    fn drop_constraint(&self, table: &str, name: &str, _kind: ConstraintKind) -> String {
+        format!(
+            "ALTER TABLE {} DROP CONSTRAINT {}",
+            self.quote(table),
+            self.quote(name)
+        )
+    }
+
+    /// Changes a column's type, nullability and/or default to `after`.
+    fn alter_column(&self, change: &ColumnChange<'_>) -> Result<Vec<Action>, RenderError>;
+
+    /// Statements that create an enum type (none where enums live in columns).
+    fn create_enum(&self, _enum_type: &EnumType) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Statements that drop an enum type.
+    fn drop_enum(&self, _name: &str) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Statements that change an enum's values.
+    fn alter_enum(&self, change: &EnumChange<'_>) -> Result<Vec<Action>, RenderError>;
+}
+
+/// A column change for [`SqlDialect::alter_column`].
+pub struct ColumnChange<'a> {
+    /// The schema before the change.
+    pub before: &'a Schema,
+    /// The schema after the change.
+    pub after: &'a Schema,
+    /// The table, after the change.
+    pub table: &'a Table,
+    /// The column before.
+    pub old: &'a Column,
+    /// The column after.
+    pub new: &'a Column,
+    /// SQL computing the new value from the old row, if given.
+    pub using: Option<&'a str>,
+}
+
+/// What happens to an enum's values, for [`SqlDialect::alter_enum`].
+pub enum EnumEdit<'a> {
+    Add {
+        value: &'a str,
+        before: Option<&'a str>,
+        after: Option<&'a str>,
+    },
+    Rename {
+        from: &'a str,
+        to: &'a str,
+    },
+    Remove {
+        value: &'a str,
+    },
+}
+
+/// An enum change with the schemas around it.
+pub struct EnumChange<'a> {
+    pub before: &'a Schema,
+    pub after: &'a Schema,
+    pub name: &'a str,
+    pub edit: EnumEdit<'a>,
+}
+
+/// Renders a raw SQL default: the datetime keywords as they are, anything else in parentheses,
+/// which all three databases accept for expressions.
+fn sql_default(sql: &str) -> String {
+    let keyword = sql.trim().to_ascii_uppercase();
+    if matches!(
+        keyword.as_str(),
+        "CURRENT_TIMESTAMP" | "CURRENT_DATE" | "CURRENT_TIME" | "NULL"
+    ) {
+        keyword
+    } else {
+        format!("({})", sql.trim())
+    }
+}
+
+/// The expressions that copy `old`'s rows into `new` in a rebuild: each column of `new` that
+/// existed in `old` is copied, `overrides` win, and new columns are left to their defaults.
+pub fn rebuild_copy(
+    dialect: &dyn SqlDialect,
+    old: &Table,
+    new: &Table,
+    overrides: &[(&str, String)],
+) -> (Vec<String>, Vec<String>) {
+    let mut columns = Vec::new();
+    let mut exprs = Vec::new();
+    for column in &new.columns {
+        if let Some((_, expr)) = overrides.iter().find(|(name, _)| *name == column.name) {
+            columns.push(dialect.quote(&column.name));
+            exprs.push(format!("({expr})"));
+        } else if old.has_column(&column.name) {
+            columns.push(dialect.quote(&column.name));
+            exprs.push(dialect.quote(&column.name));
+        }
+    }
+    (columns, exprs)
+}
+
+/// A SQLite-style rebuild of `old` into the shape `new` (same name), copying rows as
+/// [`rebuild_copy`] says.
+pub fn rebuild(
+    dialect: &dyn SqlDialect,
+    schema_after: &Schema,
+    old: &Table,
+    new: &Table,
+    overrides: &[(&str, String)],
+) -> Result<Action, RenderError> {
+    let temp = temp_name("new", &new.name);
+    let (insert_columns, select_exprs) = rebuild_copy(dialect, old, new, overrides);
+    let indexes = new
+        .indexes
+        .iter()
+        .map(|index| dialect.create_index(&new.name, index, false))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Action::Rebuild(Rebuild {
+        table: new.name.clone(),
+        temp: temp.clone(),
+        create: dialect.create_table_named(new, &temp, schema_after)?,
+        insert_columns,
+        select_exprs,
+        indexes,
+        known_indexes: old
+            .indexes
+            .iter()
+            .chain(&new.indexes)
+            .map(|i| i.name.clone())
+            .collect(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_literals_escape_what_each_session_reads_as_special() {
+        let text = "it's a \\ and a \0";
+        let escapes = Quoting {
+            mysql_backslash_escapes: true,
+        };
+        assert_eq!(
+            string_literal(Dialect::Mysql, text, escapes),
+            "'it''s a \\\\ and a \\0'"
+        );
+        assert_eq!(
+            string_literal(Dialect::Mysql, text, Quoting::default()),
+            "'it''s a \\ and a \0'"
+        );
+        for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+            assert_eq!(
+                string_literal(dialect, text, escapes),
+                "'it''s a \\ and a \0'"
+            );
+        }
+        assert_eq!(MySql.string_literal("a\\b"), "'a\\\\b'");
+        assert_eq!(Postgres.string_literal("a\\b"), "'a\\b'");
+    }
+
+    #[test]
+    fn identifiers_are_quoted_as_each_database_reads_them() {
+        assert_eq!(Sqlite.quote("a\"b"), "\"a\"\"b\"");
+        assert_eq!(Postgres.quote("a\"b"), "\"a\"\"b\"");
+        assert_eq!(MySql.quote("a`b"), "`a``b`");
+    }
+
+    #[test]
+    fn each_database_gets_its_own_parser() {
+        use sqlparser::dialect::{MySqlDialect, PostgreSqlDialect, SQLiteDialect};
+        use std::any::TypeId;
+        for (dialect, parser) in [
+            (Dialect::Sqlite, TypeId::of::<SQLiteDialect>()),
+            (Dialect::Postgres, TypeId::of::<PostgreSqlDialect>()),
+            (Dialect::Mysql, TypeId::of::<MySqlDialect>()),
+        ] {
+            assert_eq!(dialect.parser().dialect(), parser, "{dialect}");
+        }
+    }
+}

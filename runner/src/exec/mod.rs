@@ -1,0 +1,540 @@
+//! Running revisions against a database. Each revision runs in its own transaction where the
+//! database allows DDL in transactions (PostgreSQL, SQLite): its steps, the version table and
+//! its history row commit together or not at all. On MySQL/MariaDB, where DDL commits as it
+//! runs, progress is recorded step by step so a failure says exactly how far it got.
+//!
+//! One runner at a time: PostgreSQL and MySQL hold a session lock for the whole run; SQLite
+//! takes its write lock per revision (`BEGIN IMMEDIATE`) and re-reads the version table inside
+//! it, so two runners started together each apply what the other has not.
+
+mod error;
+mod stamp;
+mod transaction;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::SandboxLimits;
+use crate::db::{Db, DbError, lock, sqlite_live};
+use crate::dialect::{Action, Dialect, sqlite};
+use crate::ops::TransformAction;
+use crate::plan::{self, PlanError, PlannedStep, SchemaCache};
+use crate::revision::target::{self, Target};
+use crate::revision::{Repository, Revision};
+use crate::sandbox::{self, TransformCall, TransformListener};
+use crate::transforms::Modules;
+use crate::version_table::{self, Direction};
+pub use error::{ExecError, StepFailure};
+
+/// How a run behaves.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// How long to wait for another runner's lock.
+    pub lock_timeout: Duration,
+    /// Run even if applied revisions changed since (their checksums differ).
+    pub allow_changed: bool,
+    /// The limits of transform steps that set none.
+    pub sandbox: SandboxLimits,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            lock_timeout: Duration::from_secs(60),
+            allow_changed: false,
+            sandbox: SandboxLimits::default(),
+        }
+    }
+}
+
+/// Where a run reports progress (the CLI prints it; tests stay silent).
+pub trait Progress {
+    /// Something the user should know before it happens.
+    fn notice(&mut self, message: &str);
+    /// A revision begins.
+    fn revision_started(&mut self, revision: &Revision, direction: Direction, steps: usize);
+    /// A step finished.
+    fn step_done(&mut self, step: &PlannedStep, total: usize, elapsed: Duration);
+    /// A revision finished.
+    fn revision_done(&mut self, revision: &Revision, direction: Direction, elapsed: Duration);
+    /// Where a transform step's messages and progress go (a progress bar, say).
+    fn transform_listener(&mut self, _module: &str) -> Option<Arc<dyn TransformListener>> {
+        None
+    }
+}
+
+/// Progress that goes nowhere.
+pub struct Silent;
+
+impl Progress for Silent {
+    fn notice(&mut self, _message: &str) {}
+    fn revision_started(&mut self, _: &Revision, _: Direction, _: usize) {}
+    fn step_done(&mut self, _: &PlannedStep, _: usize, _: Duration) {}
+    fn revision_done(&mut self, _: &Revision, _: Direction, _: Duration) {}
+}
+
+/// A revision that ran.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ran {
+    pub revision: String,
+    pub message: String,
+    pub direction: Direction,
+    pub steps: usize,
+    pub duration_ms: u64,
+}
+
+/// Runs revisions against one database.
+pub struct Migrator<'a> {
+    repo: &'a Repository,
+    db: &'a mut Db,
+    options: RunOptions,
+    progress: &'a mut dyn Progress,
+    modules: Modules,
+    completed: Vec<String>,
+    /// The schemas of the applied sets this run has planned against.
+    schemas: SchemaCache,
+    /// The version table's rows while a session lock (PostgreSQL, MySQL) keeps other runners
+    /// out, so that they are read once per run rather than once per revision.
+    heads: Option<Vec<String>>,
+}
+
+/// Why one action of a step failed.
+pub(super) enum ActionError {
+    Db(DbError),
+    Message(String),
+}
+
+impl std::fmt::Display for ActionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Db(error) => error.fmt(f),
+            Self::Message(reason) => f.write_str(reason),
+        }
+    }
+}
+
+impl From<DbError> for ActionError {
+    fn from(error: DbError) -> Self {
+        Self::Db(error)
+    }
+}
+
+enum Outcome {
+    Done(Ran),
+    /// Another runner changed the version table before the write lock was ours.
+    Retry,
+}
+
+impl<'a> Migrator<'a> {
+    /// A migrator for `repo` on `db`.
+    pub fn new(
+        repo: &'a Repository,
+        db: &'a mut Db,
+        options: RunOptions,
+        progress: &'a mut dyn Progress,
+    ) -> Self {
+        Self {
+            repo,
+            db,
+            options,
+            progress,
+            modules: Modules::default(),
+            completed: Vec::new(),
+            schemas: SchemaCache::default(),
+            heads: None,
+        }
+    }
+
+    /// The transform modules the revisions use (see `transforms::load`).
+    pub fn with_modules(mut self, modules: Modules) -> Self {
+        self.modules = modules;
+        self
+    }
+
+    /// The checksum recorded for a revision: its file's, and the sha256 of every transform
+    /// module it runs, so that a rebuilt module counts as a change too.
+    pub fn checksum(&self, revision: &Revision) -> String {
+        let modules = revision.transform_modules();
+        if modules.is_empty() {
+            return revision.file.checksum.clone();
+        }
+        let mut text = revision.file.checksum.clone();
+        for module in modules {
+            let sha = self
+                .modules
+                .get(&module)
+                .map_or("missing", |m| m.sha256.as_str());
+            text.push_str(&format!("\n{module}:{sha}"));
+        }
+        crate::revision::load::checksum(&text)
+    }
+
+    /// Applies revisions up to `target`.
+    pub async fn upgrade(&mut self, target: &Target) -> Result<Vec<Ran>, ExecError> {
+        self.locked(Direction::Up, target).await
+    }
+
+    /// Reverts revisions down to `target`.
+    pub async fn downgrade(&mut self, target: &Target) -> Result<Vec<Ran>, ExecError> {
+        self.locked(Direction::Down, target).await
+    }
+
+    async fn locked(
+        &mut self,
+        direction: Direction,
+        target: &Target,
+    ) -> Result<Vec<Ran>, ExecError> {
+        lock::acquire(self.db, self.options.lock_timeout).await?;
+        let result = self.run(direction, target).await;
+        self.heads = None;
+        let released = lock::release(self.db).await;
+        let ran = result?;
+        released?;
+        Ok(ran)
+    }
+
+    /// Creates the version tables; on SQLite inside a write transaction, so that two runners
+    /// starting together do not race.
+    async fn prepare_tables(&mut self) -> Result<(), ExecError> {
+        if version_table::exists(self.db).await? {
+            return Ok(());
+        }
+        if self.db.dialect() == Dialect::Sqlite {
+            self.db.begin().await?;
+            let created = version_table::ensure(self.db).await;
+            match created {
+                Ok(()) => self.db.commit().await?,
+                Err(e) => {
+                    if let Err(rollback) = self.db.rollback().await {
+                        tracing::warn!("rollback failed after an error: {rollback}");
+                    }
+                    return Err(e.into());
+                }
+            }
+        } else {
+            version_table::ensure(self.db).await?;
+        }
+        Ok(())
+    }
+
+    /// The revisions the database has applied (the version tables exist).
+    async fn applied(&mut self) -> Result<(Vec<String>, HashSet<String>), ExecError> {
+        let heads = match &self.heads {
+            Some(heads) => heads.clone(),
+            None => version_table::read_heads(self.db).await?,
+        };
+        let applied = self.repo.graph.applied_from_rows(&heads)?;
+        Ok((heads, applied))
+    }
+
+    /// Refuses to run over applied revisions that were edited, or over a revision a previous
+    /// run left half done.
+    pub async fn verify(&mut self, applied: &HashSet<String>) -> Result<(), ExecError> {
+        let history = version_table::history(self.db, None).await?;
+        let recorded = version_table::recorded_checksums(&history);
+        for revision in self.repo.ordered() {
+            if !applied.contains(&revision.id) || self.options.allow_changed {
+                continue;
+            }
+            let now = self.checksum(revision);
+            if let Some(checksum) = recorded.get(&revision.id)
+                && *checksum != now
+            {
+                return Err(ExecError::ChecksumMismatch {
+                    revision: revision.id.clone(),
+                    path: revision.file.path.display().to_string(),
+                    recorded: checksum.chars().take(12).collect(),
+                    now: now.chars().take(12).collect(),
+                });
+            }
+        }
+        if let Some(entry) = version_table::half_done(&history).into_iter().next() {
+            return Err(ExecError::HalfApplied {
+                revision: entry.revision.clone(),
+                steps_applied: entry.steps_applied,
+                steps_total: entry.steps_total,
+                started_at: entry.started_at.clone(),
+                error: entry
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "it did not finish".into()),
+                dialect: self.db.dialect(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn run(&mut self, direction: Direction, target: &Target) -> Result<Vec<Ran>, ExecError> {
+        self.prepare_tables().await?;
+        let (heads, applied) = self.applied().await?;
+        if self.db.dialect() != Dialect::Sqlite {
+            // The session lock is held: only this run changes the version table now.
+            self.heads = Some(heads);
+        }
+        self.verify(&applied).await?;
+        let graph = &self.repo.graph;
+        let path = match direction {
+            Direction::Up => {
+                graph.upgrade_path(&applied, &target::resolve_up(target, graph, &applied)?)?
+            }
+            Direction::Down => {
+                graph.downgrade_path(&applied, &target::resolve_down(target, graph, &applied)?)?
+            }
+        };
+        if direction == Direction::Down {
+            self.schemas.prepare_downgrade(self.repo, &applied, &path)?;
+        }
+        let needs_notice = path.iter().any(|id| {
+            self.repo.get(id).is_some_and(|r| {
+                !r.transactional || !self.db.dialect().sql().caps().transactional_ddl
+            })
+        });
+        if needs_notice {
+            self.progress.notice(&format!(
+                "{} commits schema changes as they run, so a failed revision cannot be rolled back; \
+                 runner records each step in runner_history so a failure is reported exactly",
+                if self.db.info.mariadb { "MariaDB" } else if self.db.dialect() == Dialect::Mysql { "MySQL" } else { "a revision with `transactional: false`" }
+            ));
+        }
+        let mut ran = Vec::new();
+        for id in path {
+            if let Some(done) = self.run_revision(&id, direction).await? {
+                self.completed.push(id);
+                ran.push(done);
+            }
+        }
+        Ok(ran)
+    }
+
+    /// Runs one revision unless another runner already did.
+    async fn run_revision(
+        &mut self,
+        id: &str,
+        direction: Direction,
+    ) -> Result<Option<Ran>, ExecError> {
+        let repo = self.repo;
+        let revision = repo.revision(id)?;
+        loop {
+            let (heads, applied) = self.applied().await?;
+            let done = match direction {
+                Direction::Up => applied.contains(id),
+                Direction::Down => !applied.contains(id),
+            };
+            if done {
+                return Ok(None);
+            }
+            let mut after = applied.clone();
+            match direction {
+                Direction::Up => {
+                    let mut needs = repo.graph.ancestors(&[id.to_string()])?;
+                    needs.remove(id);
+                    if let Some(missing) = needs.iter().find(|n| !applied.contains(*n)) {
+                        return Err(ExecError::ConcurrentChange(format!(
+                            "{id} needs {missing}, which is no longer applied"
+                        )));
+                    }
+                    after.insert(id.to_string());
+                }
+                Direction::Down => {
+                    let users: Vec<String> = repo
+                        .graph
+                        .descendants(id)?
+                        .into_iter()
+                        .filter(|d| d != id && applied.contains(d))
+                        .collect();
+                    if !users.is_empty() {
+                        return Err(ExecError::ConcurrentChange(format!(
+                            "{id} is needed by {}, which is applied",
+                            users.join(", ")
+                        )));
+                    }
+                    after.remove(id);
+                }
+            }
+            let plan = plan::plan_revision_cached(
+                repo,
+                revision,
+                direction,
+                &applied,
+                self.db.dialect(),
+                &mut self.schemas,
+            )?;
+            self.check_transforms(revision, &plan)?;
+            let new_heads = repo.graph.heads_of(&after)?;
+            let transactional =
+                revision.transactional && self.db.dialect().sql().caps().transactional_ddl;
+            let outcome = if transactional {
+                self.run_in_transaction(revision, &plan, &heads, &new_heads)
+                    .await?
+            } else {
+                Outcome::Done(
+                    self.run_step_by_step(revision, &plan, &heads, &new_heads)
+                        .await?,
+                )
+            };
+            match outcome {
+                Outcome::Done(ran) => {
+                    if let Some(heads) = &mut self.heads {
+                        *heads = new_heads;
+                    }
+                    return Ok(Some(ran));
+                }
+                Outcome::Retry => continue,
+            }
+        }
+    }
+
+    /// Every transform a plan runs must be loaded, and have a `down` where it runs backwards:
+    /// found before anything runs, so a downgrade never stops half way for it.
+    fn check_transforms(
+        &self,
+        revision: &Revision,
+        plan: &plan::RevisionPlan,
+    ) -> Result<(), ExecError> {
+        for step in &plan.steps {
+            for action in &step.actions {
+                let Action::Transform(transform) = action else {
+                    continue;
+                };
+                let Some(module) = self.modules.get(&transform.module) else {
+                    return Err(ExecError::Plan(PlanError::Invalid(revision.error_at(
+                        &step.loc,
+                        format!(
+                            "transform module '{}' is not loaded; run `runner build`",
+                            transform.module
+                        ),
+                    ))));
+                };
+                if transform.direction == Direction::Down && !module.has_down {
+                    return Err(ExecError::Plan(PlanError::Irreversible(revision.error_at(
+                        &step.loc,
+                        format!(
+                            "revision {} cannot be downgraded: transform {} has no `down`, so this step cannot be reversed; give it one, or write the revision's `downgrade` steps",
+                            revision.id, transform.module
+                        ),
+                    ))));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs one action; `in_transaction` says whether the revision's (or the step's)
+    /// transaction is open around it.
+    pub(super) async fn run_action(
+        &mut self,
+        action: &Action,
+        in_transaction: bool,
+    ) -> Result<(), ActionError> {
+        match action {
+            Action::Sql(sql) => Ok(self.db.execute_script(sql).await.map(drop)?),
+            Action::Rebuild(rebuild) => {
+                let live = sqlite_live::live_state(self.db, &rebuild.table).await?;
+                for statement in sqlite::rebuild_statements(rebuild, &live) {
+                    self.db.execute_script(&statement).await?;
+                }
+                for view in live.objects.iter().filter(|o| o.kind == "view") {
+                    if let Err(e) = sqlite_live::check_view(self.db, &view.name).await {
+                        return Err(ActionError::Message(format!(
+                            "view '{}' no longer works once '{}' is rebuilt ({e}); drop or redefine it in an earlier `sql` step",
+                            view.name, rebuild.table
+                        )));
+                    }
+                }
+                Ok(())
+            }
+            Action::Transform(transform) => self.run_transform(transform, in_transaction).await,
+        }
+    }
+
+    async fn run_transform(
+        &mut self,
+        transform: &TransformAction,
+        in_transaction: bool,
+    ) -> Result<(), ActionError> {
+        let Some(module) = self.modules.get(&transform.module) else {
+            return Err(ActionError::Message(format!(
+                "module '{}' is not loaded",
+                transform.module
+            )));
+        };
+        let call = TransformCall {
+            module: &transform.module,
+            wasm: &module.wasm,
+            sha256: &module.sha256,
+            direction: transform.direction,
+            reads: &transform.reads,
+            writes: &transform.writes,
+            args: &transform.args,
+            timeout: transform.timeout.unwrap_or(self.options.sandbox.timeout),
+            memory_bytes: transform
+                .memory_bytes
+                .unwrap_or(self.options.sandbox.memory_bytes),
+        };
+        let listener = self.progress.transform_listener(&transform.module);
+        // Outside the revision's transaction (MySQL, `transactional: false`), a transform still
+        // gets one of its own: its writes commit together or not at all, and PostgreSQL
+        // cursors only exist inside a transaction.
+        let own_transaction = !in_transaction;
+        if own_transaction {
+            self.db.begin().await?;
+        }
+        match sandbox::run(self.db, &call, listener).await {
+            Ok(report) => {
+                tracing::debug!(
+                    "transform {}: {:?} ({:?})",
+                    transform.module,
+                    report.stats,
+                    report.origin
+                );
+                if own_transaction && let Err(e) = self.db.commit().await {
+                    // SQLite keeps the transaction open when COMMIT fails.
+                    if let Err(rollback) = self.db.rollback().await {
+                        tracing::warn!("rollback failed after an error: {rollback}");
+                    }
+                    return Err(e.into());
+                }
+                Ok(())
+            }
+            Err(error) => {
+                if own_transaction && let Err(e) = self.db.rollback().await {
+                    tracing::warn!("rollback failed after an error: {e}");
+                }
+                Err(ActionError::Message(format!(
+                    "transform {}: {error}",
+                    transform.module
+                )))
+            }
+        }
+    }
+
+    fn failure(
+        &self,
+        revision: &Revision,
+        direction: Direction,
+        step: &PlannedStep,
+        total: usize,
+        error: &ActionError,
+        rolled_back: bool,
+    ) -> ExecError {
+        ExecError::StepFailed(Box::new(StepFailure {
+            revision: revision.id.clone(),
+            message: revision.message.clone(),
+            direction,
+            number: step.number,
+            total,
+            describe: step.describe.clone(),
+            loc: step.loc.clone(),
+            error: error.to_string(),
+            hint: match error {
+                ActionError::Db(error) => error::hint_for(self.db.dialect(), error),
+                ActionError::Message(_) => None,
+            },
+            rolled_back,
+            completed: self.completed.clone(),
+        }))
+    }
+}

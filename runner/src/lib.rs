@@ -1,0 +1,18 @@
+//! runner: database migrations where schema changes are declarative YAML and data changes are
+//! sandboxed WebAssembly components. This library holds everything; `main.rs` is a thin CLI.
+//!
+//! Data flows one way: `cli -> config -> revision (YAML, graph) -> plan -> exec ->
+//! {ops rendered by a dialect} -> version_table`, with `model` and `db` as the leaves.
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod dialect;
+pub mod exec;
+pub mod model;
+pub mod ops;
+pub mod plan;
+pub mod revision;
+pub mod sandbox;
+pub mod transforms;
+pub mod version_table;

@@ -1,0 +1,9 @@
+//! Host bindings generated from `guest-sdk/wit/transform.wit`, the one WIT source.
+
+wasmtime::component::bindgen!({
+    world: "transform",
+    path: "../guest-sdk/wit",
+    imports: { default: async | trappable },
+    exports: { default: async },
+    with: { "runner:transform/db.cursor": super::host::GuestCursor },
+});

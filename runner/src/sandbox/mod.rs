@@ -1,0 +1,265 @@
+//! The WebAssembly sandbox data transforms run in: wasmtime with the component model, a WASI
+//! that grants nothing, a memory cap, an epoch deadline, and runner's `db` and `log` imports,
+//! which reach the database only through the SQL guard and only on the revision's own
+//! connection, inside its transaction.
+
+mod bindings;
+pub mod engine;
+pub(crate) mod files;
+pub mod guard;
+pub mod host;
+pub mod sql;
+pub mod statement;
+mod wasi;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::Store;
+
+use crate::db::Db;
+use crate::version_table::Direction;
+use bindings::Transform;
+use engine::{EngineError, Origin, Sandbox};
+use guard::Grants;
+use host::{HostConfig, HostState};
+pub use host::{LogLevel, Stats, TransformListener};
+
+/// One run of a transform.
+pub struct TransformCall<'a> {
+    /// The module's name, for messages.
+    pub module: &'a str,
+    /// The component's bytes and their sha256 (checked: the compiled component is cached
+    /// under the hash of the bytes themselves).
+    pub wasm: &'a [u8],
+    pub sha256: &'a str,
+    pub direction: Direction,
+    pub reads: &'a [String],
+    pub writes: &'a [String],
+    pub args: &'a [(String, String)],
+    pub timeout: Duration,
+    pub memory_bytes: u64,
+}
+
+/// What a successful run did.
+#[derive(Debug, Clone)]
+pub struct TransformReport {
+    pub stats: Stats,
+    /// Whether the component was compiled for this run or loaded from a cache.
+    pub origin: Origin,
+}
+
+/// Why a transform did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum TransformError {
+    /// The sandbox or the module could not be set up.
+    #[error("{0}")]
+    Setup(String),
+    /// The transform ran and failed: refused, out of time or memory, panicked, or returned an
+    /// error. The text says which.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<EngineError> for TransformError {
+    fn from(error: EngineError) -> Self {
+        Self::Setup(error.0)
+    }
+}
+
+/// `256 MiB`, `4 GiB`, or a count of bytes where neither is whole.
+fn bytes_text(bytes: u64) -> String {
+    const MIB: u64 = 1 << 20;
+    if bytes.is_multiple_of(1 << 30) {
+        format!("{} GiB", bytes >> 30)
+    } else if bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// A store for one run: the host state, its limits, and an epoch deadline at `config.timeout`.
+fn new_store(sandbox: &Sandbox, config: HostConfig) -> Store<HostState> {
+    let ticks = config
+        .timeout
+        .as_millis()
+        .div_ceil(engine::TICK.as_millis())
+        .max(1);
+    let mut store = Store::new(&sandbox.engine, HostState::new(config));
+    store.limiter(|state| &mut state.limits);
+    store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+    store.epoch_deadline_trap();
+    store
+}
+
+/// Runs a transform's `up` or `down` on `db`'s connection, inside whatever transaction is
+/// open. The connection is lent to the sandbox for the run and given back before returning.
+pub async fn run(
+    db: &mut Db,
+    call: &TransformCall<'_>,
+    listener: Option<Arc<dyn TransformListener>>,
+) -> Result<TransformReport, TransformError> {
+    let sha256 = engine::sha256(call.wasm);
+    if sha256 != call.sha256 {
+        return Err(TransformError::Setup(format!(
+            "module {} is not the one recorded: its sha256 is {sha256}, not {}",
+            call.module, call.sha256
+        )));
+    }
+    let sandbox = engine::sandbox()?;
+    let (component, origin) = sandbox.component(call.wasm)?;
+    let mut store = new_store(
+        sandbox,
+        HostConfig {
+            db: Some(db.lend()),
+            module: call.module.to_string(),
+            dialect: db.dialect(),
+            grants: Grants::new(call.reads, call.writes),
+            memory_bytes: call.memory_bytes,
+            timeout: call.timeout,
+            listener,
+        },
+    );
+    let outcome = async {
+        let instance =
+            Transform::instantiate_async(&mut store, &component.component, &sandbox.linker).await?;
+        match call.direction {
+            Direction::Up => instance.call_up(&mut store, call.args).await,
+            Direction::Down => instance.call_down(&mut store, call.args).await,
+        }
+    }
+    .await;
+    let ended = store.data_mut().end_session().await;
+    let mut state = store.into_data();
+    match state.db.take() {
+        Some(lent) => db.give_back(lent),
+        None => {
+            return Err(TransformError::Failed(
+                "the transform lost the connection".into(),
+            ));
+        }
+    }
+    let failure = |reason: String| Err(TransformError::Failed(reason));
+    match outcome {
+        Ok(Ok(())) => match (state.violation, ended) {
+            (Some(violation), _) => failure(violation),
+            (None, Err(problem)) => failure(problem),
+            (None, Ok(())) => Ok(TransformReport {
+                stats: state.stats,
+                origin,
+            }),
+        },
+        Ok(Err(message)) => failure(
+            state
+                .violation
+                .unwrap_or_else(|| format!("it returned an error: {message}")),
+        ),
+        Err(trap) => failure(state.violation.unwrap_or_else(|| {
+            if trap.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+                format!(
+                    "it ran out of time: the limit is {}",
+                    host::humanize(call.timeout)
+                )
+            } else if state.limits.refused {
+                format!(
+                    "it needed more memory than its limit of {}",
+                    bytes_text(call.memory_bytes)
+                )
+            } else if let Some(panic) = &state.panic {
+                format!("it panicked: {panic}")
+            } else if let Some(error) = &state.last_error_log {
+                format!("it trapped ({trap:#}) after logging: {error}")
+            } else {
+                format!("it trapped: {trap:#}")
+            }
+        })),
+    }
+}
+
+/// What a built transform says about itself (`runner build` records it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleInfo {
+    pub sdk_version: String,
+    pub has_down: bool,
+}
+
+/// Loads a component and asks it for its `info`, without a database.
+pub async fn module_info(wasm: &[u8]) -> Result<ModuleInfo, TransformError> {
+    let sandbox = engine::sandbox()?;
+    let (component, _) = sandbox.component(wasm)?;
+    let mut store = new_store(
+        sandbox,
+        HostConfig {
+            db: None,
+            module: String::new(),
+            dialect: crate::dialect::Dialect::Sqlite,
+            grants: Grants::default(),
+            memory_bytes: 64 << 20,
+            timeout: Duration::from_secs(10),
+            listener: None,
+        },
+    );
+    let info = async {
+        let instance =
+            Transform::instantiate_async(&mut store, &component.component, &sandbox.linker).await?;
+        instance.call_info(&mut store).await
+    }
+    .await
+    .map_err(|e| TransformError::Setup(format!("the module does not answer `info`: {e:#}")))?;
+    Ok(ModuleInfo {
+        sdk_version: info.sdk_version,
+        has_down: info.has_down,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_written_in_runner_toml() {
+        assert_eq!(bytes_text(256 << 20), "256 MiB");
+        assert_eq!(bytes_text(4 << 30), "4 GiB");
+        assert_eq!(bytes_text(1536 << 20), "1536 MiB");
+        assert_eq!(bytes_text(1000), "1000 bytes");
+    }
+
+    #[tokio::test]
+    async fn a_module_whose_bytes_are_not_the_recorded_ones_is_refused_before_it_runs() {
+        let url = "sqlite::memory:".parse().unwrap();
+        let mut db = Db::connect(&url, &Default::default()).await.unwrap();
+        // An empty component: valid, but not the module the caller names.
+        let wasm = b"\0asm\x0d\x00\x01\x00";
+        let call = TransformCall {
+            module: "split_names",
+            wasm,
+            sha256: &"ab".repeat(32),
+            direction: Direction::Up,
+            reads: &[],
+            writes: &[],
+            args: &[],
+            timeout: Duration::from_secs(1),
+            memory_bytes: 1 << 20,
+        };
+        let err = run(&mut db, &call, None).await.unwrap_err().to_string();
+        assert!(
+            err.contains("module split_names is not the one recorded: its sha256 is ")
+                && err.contains(&engine::sha256(wasm)),
+            "{err}"
+        );
+        // The connection was never lent.
+        let one = db.query("SELECT 1", &[]).await.unwrap();
+        assert_eq!(one.scalar(), Some(&crate::db::Value::Integer(1)));
+    }
+
+    #[test]
+    fn stats_count_every_table_a_statement_reads() {
+        let mut stats = Stats::default();
+        let join = ["contacts".to_string(), "deals".to_string()];
+        host::Stats::add(&mut stats.rows_read, &join, 3);
+        host::Stats::add(&mut stats.rows_read, &join[1..], 2);
+        assert_eq!(stats.rows_read["contacts"], 3);
+        assert_eq!(stats.rows_read["deals"], 5);
+    }
+}

@@ -1,0 +1,749 @@
+//! Running a transform's checked statements on the revision's connection. SQLite goes through
+//! rusqlite on sqlx's own handle (prepared once, stepped per row: no hop to sqlx's worker thread
+//! per row); PostgreSQL and MySQL get statements with their values as literals, a batch joined
+//! into one script, one round trip. Cursors keep their place across calls so a transform can
+//! read a batch, write it, and read the next in the same transaction: a server-side cursor on
+//! PostgreSQL, a temporary table paged by key elsewhere. No statement outlives the transform's
+//! deadline: SQLite interrupts itself, the servers are given a statement time limit.
+
+use std::ffi::{c_int, c_void};
+use std::time::{Duration, Instant};
+
+use rusqlite::ToSql;
+use rusqlite::ffi;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+
+use super::statement::{self, Prepared, Quoting, StatementError};
+use crate::db::{Db, DbError, Rows, Value};
+use crate::dialect::Dialect;
+
+/// The most rows one `query` returns; larger results need a cursor.
+pub const MAX_QUERY_ROWS: usize = 100_000;
+/// The most rows one cursor batch returns.
+pub const MAX_BATCH_ROWS: u32 = 10_000;
+/// How many statements of a batch travel in one script (PostgreSQL, MySQL).
+const SCRIPT_STATEMENTS: usize = 500;
+/// How large one batch script may grow before it is sent.
+const SCRIPT_BYTES: usize = 1 << 20;
+/// How many SQLite virtual machine instructions run between two looks at the clock.
+const SQLITE_CLOCK_EVERY: c_int = 1000;
+
+/// Why a statement did not run: refused before the database, a limit, or the database's error.
+#[derive(Debug, thiserror::Error)]
+pub enum SqlError {
+    #[error("{0}")]
+    Denied(String),
+    #[error("{0}")]
+    Limit(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<StatementError> for SqlError {
+    fn from(error: StatementError) -> Self {
+        match error {
+            StatementError::Denied(denied) => SqlError::Denied(denied.0),
+            StatementError::Invalid(message) => SqlError::Invalid(message),
+        }
+    }
+}
+
+/// What a transform's session needs to know about its connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Session {
+    pub dialect: Dialect,
+    pub quoting: Quoting,
+    /// When the transform's time is up; no statement runs past it.
+    pub deadline: Instant,
+    /// MariaDB limits a statement's time otherwise than MySQL does.
+    mariadb: bool,
+}
+
+/// Prepares the connection for literal statements and learns how to quote for it. Returns the
+/// session and, on PostgreSQL and MySQL, the statement that restores the server's statement
+/// time limit (see [`limit_statements`]) when the transform is done.
+pub async fn open_session(
+    db: &mut Db,
+    deadline: Instant,
+) -> Result<(Session, Option<String>), DbError> {
+    let mut session = Session {
+        dialect: db.dialect(),
+        quoting: Quoting::default(),
+        deadline,
+        mariadb: db.info.mariadb,
+    };
+    let restore = match session.dialect {
+        Dialect::Postgres => {
+            // Only the quote is special in a literal with this on (the default since 9.1).
+            db.execute_simple("SET standard_conforming_strings = on")
+                .await?;
+            let rows = db
+                .query("SELECT current_setting('statement_timeout')", &[])
+                .await?;
+            let old = rows.scalar().and_then(Value::to_text).unwrap_or_default();
+            let old = statement::literal(&Value::Text(old), Dialect::Postgres, session.quoting)
+                .map_err(|e| decode_error("statement_timeout", e.to_string()))?;
+            Some(format!("SET statement_timeout = {old}"))
+        }
+        Dialect::Mysql => {
+            let variable = if session.mariadb {
+                "max_statement_time"
+            } else {
+                "max_execution_time"
+            };
+            let rows = db
+                .query(
+                    &format!("SELECT @@SESSION.sql_mode, @@SESSION.{variable}"),
+                    &[],
+                )
+                .await?;
+            let row = rows.rows.first();
+            let text = |i: usize| row.and_then(|r| r.get(i)).and_then(Value::to_text);
+            let mode = text(0).unwrap_or_default();
+            session.quoting.mysql_backslash_escapes = !mode.contains("NO_BACKSLASH_ESCAPES");
+            // A number, written back as the server gave it (seconds on MariaDB, ms on MySQL).
+            let old = text(1)
+                .filter(|old| {
+                    !old.is_empty() && old.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+                })
+                .unwrap_or_else(|| "0".into());
+            Some(format!("SET SESSION {variable} = {old}"))
+        }
+        Dialect::Sqlite => None,
+    };
+    Ok((session, restore))
+}
+
+fn decode_error(column: &str, reason: String) -> DbError {
+    DbError::Decode {
+        column: column.into(),
+        ty: "text".into(),
+        reason,
+    }
+}
+
+/// Tells the server to stop any statement of this session that runs longer than `limit`: the
+/// transform's remaining time. Called again as the deadline comes nearer, since the limit
+/// counts from each statement's start. PostgreSQL's `statement_timeout` applies to every
+/// statement; MariaDB's `max_statement_time` too
+/// (<https://mariadb.com/kb/en/server-system-variables/#max_statement_time>); MySQL's
+/// `max_execution_time` only to SELECT
+/// (<https://dev.mysql.com/doc/refman/8.0/en/server-system-variables.html#sysvar_max_execution_time>).
+pub async fn limit_statements(
+    db: &mut Db,
+    session: &Session,
+    limit: Duration,
+) -> Result<(), DbError> {
+    // Rounded up, so that the server stops a statement at the deadline, not before it; never
+    // 0, which means no limit at all.
+    let micros = limit.as_micros().max(1000);
+    let millis = micros.div_ceil(1000);
+    let sql = match session.dialect {
+        Dialect::Sqlite => return Ok(()),
+        Dialect::Postgres => format!("SET statement_timeout = {millis}"),
+        Dialect::Mysql if session.mariadb => format!(
+            "SET SESSION max_statement_time = {}.{:06}",
+            micros / 1_000_000,
+            micros % 1_000_000
+        ),
+        Dialect::Mysql => format!("SET SESSION max_execution_time = {millis}"),
+    };
+    db.execute_simple(&sql).await.map(drop)
+}
+
+/// Runs `work` on the SQLite connection, interrupted once the session's deadline passes.
+async fn sqlite<T>(
+    db: &mut Db,
+    session: &Session,
+    work: impl FnOnce(&rusqlite::Connection) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    let deadline = session.deadline;
+    db.with_sqlite(|conn| before_deadline(conn, deadline, work))
+        .await
+}
+
+/// A statement runs on this thread, where no timer can stop it: SQLite itself looks at the
+/// clock every few instructions, through a progress handler installed for the length of
+/// `work` (rusqlite installs one only on connections it owns, hence the C API).
+fn before_deadline<T>(
+    conn: &rusqlite::Connection,
+    deadline: Instant,
+    work: impl FnOnce(&rusqlite::Connection) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    unsafe extern "C" fn past_deadline(deadline: *mut c_void) -> c_int {
+        // SAFETY: the argument is the `Instant` registered below, which outlives the handler.
+        let deadline = unsafe { *deadline.cast::<Instant>() };
+        c_int::from(Instant::now() >= deadline)
+    }
+    /// Removes the handler however `work` ends.
+    struct Installed(*mut ffi::sqlite3);
+    impl Drop for Installed {
+        fn drop(&mut self) {
+            // SAFETY: the handle is the open connection the handler was installed on.
+            unsafe { ffi::sqlite3_progress_handler(self.0, 0, None, std::ptr::null_mut()) }
+        }
+    }
+    // SAFETY: `conn` borrows sqlx's open connection for this call; the handler's argument is
+    // `deadline`, a parameter, dropped only after the local `_installed` removed the handler.
+    let _installed = unsafe {
+        let handle = conn.handle();
+        ffi::sqlite3_progress_handler(
+            handle,
+            SQLITE_CLOCK_EVERY,
+            Some(past_deadline),
+            std::ptr::from_ref(&deadline).cast_mut().cast(),
+        );
+        Installed(handle)
+    };
+    work(conn)
+}
+
+/// A parameter bound as it is, without a copy.
+struct Param<'a>(&'a Value);
+
+impl ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self.0 {
+            Value::Null => ValueRef::Null,
+            Value::Boolean(b) => ValueRef::Integer(i64::from(*b)),
+            Value::Integer(i) => ValueRef::Integer(*i),
+            Value::Real(x) => ValueRef::Real(*x),
+            Value::Blob(bytes) => ValueRef::Blob(bytes),
+            Value::Text(text)
+            | Value::Decimal(text)
+            | Value::Date(text)
+            | Value::Time(text)
+            | Value::Timestamp(text)
+            | Value::Json(text)
+            | Value::Uuid(text) => ValueRef::Text(text.as_bytes()),
+        }))
+    }
+}
+
+/// How to read a SQLite column back, from its declared type: runner declares decimals, JSON
+/// and UUIDs with text affinity (`DECIMAL_TEXT`, `JSON_TEXT`, `UUID_TEXT`), booleans as
+/// BOOLEAN, and so on (see `dialect/sqlite.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ColumnKind {
+    Plain,
+    Boolean,
+    Decimal,
+    Json,
+    Uuid,
+    Date,
+    Time,
+    Timestamp,
+}
+
+impl ColumnKind {
+    fn of(declared: Option<&str>) -> Self {
+        let declared = declared.unwrap_or_default().to_ascii_uppercase();
+        match declared.as_str() {
+            d if d.starts_with("DECIMAL_TEXT") => Self::Decimal,
+            "JSON_TEXT" => Self::Json,
+            "UUID_TEXT" => Self::Uuid,
+            "DATE" => Self::Date,
+            "TIME" => Self::Time,
+            "BOOLEAN" => Self::Boolean,
+            d if d.starts_with("TIMESTAMP") || d == "DATETIME" => Self::Timestamp,
+            _ => Self::Plain,
+        }
+    }
+
+    fn read(self, value: ValueRef<'_>) -> Value {
+        match value {
+            ValueRef::Null => Value::Null,
+            ValueRef::Integer(i) => match self {
+                Self::Boolean => Value::Boolean(i != 0),
+                Self::Decimal => Value::Decimal(i.to_string()),
+                _ => Value::Integer(i),
+            },
+            ValueRef::Real(x) => match self {
+                Self::Decimal => Value::Decimal(crate::model::literal::float_text(x)),
+                _ => Value::Real(x),
+            },
+            ValueRef::Text(bytes) => {
+                let text = String::from_utf8_lossy(bytes).into_owned();
+                match self {
+                    Self::Decimal => Value::Decimal(text),
+                    Self::Json => Value::Json(text),
+                    Self::Uuid => Value::Uuid(text),
+                    Self::Date => Value::Date(text),
+                    Self::Time => Value::Time(text),
+                    Self::Timestamp => Value::Timestamp(text),
+                    Self::Plain | Self::Boolean => Value::Text(text),
+                }
+            }
+            ValueRef::Blob(bytes) => Value::Blob(bytes.to_vec()),
+        }
+    }
+}
+
+/// Binds checked parameters.
+fn bind(
+    statement: &mut rusqlite::Statement<'_>,
+    prepared: &Prepared,
+    params: &[Value],
+) -> Result<(), DbError> {
+    for (index, param) in params.iter().take(prepared.parameters()).enumerate() {
+        statement.raw_bind_parameter(index + 1, Param(param))?;
+    }
+    Ok(())
+}
+
+/// Steps a bound SQLite statement, reading at most `limit` rows (`None` if there were more).
+/// With `key`, column 0 is a cursor's row number: not returned, the last one read kept there.
+fn sqlite_rows(
+    statement: &mut rusqlite::Statement<'_>,
+    kinds: &[ColumnKind],
+    limit: usize,
+    mut key: Option<&mut i64>,
+) -> Result<Option<Vec<Vec<Value>>>, DbError> {
+    let first = usize::from(key.is_some());
+    let mut rows = statement.raw_query();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        if out.len() == limit {
+            return Ok(None);
+        }
+        if let Some(key) = key.as_deref_mut() {
+            *key = row.get(0)?;
+        }
+        let mut values = Vec::with_capacity(kinds.len());
+        for (i, kind) in kinds.iter().enumerate() {
+            values.push(kind.read(row.get_ref(first + i)?));
+        }
+        out.push(values);
+    }
+    Ok(Some(out))
+}
+
+/// A statement's column names, and how to read each.
+fn columns_of(statement: &rusqlite::Statement<'_>) -> (Vec<String>, Vec<ColumnKind>) {
+    let columns = statement.columns();
+    (
+        columns.iter().map(|c| c.name().to_string()).collect(),
+        columns
+            .iter()
+            .map(|c| ColumnKind::of(c.decl_type()))
+            .collect(),
+    )
+}
+
+/// Runs a query and reads all its rows.
+pub async fn query(
+    db: &mut Db,
+    session: &Session,
+    prepared: &Prepared,
+    params: &[Value],
+) -> Result<Rows, SqlError> {
+    let too_many = || {
+        SqlError::Limit(format!(
+            "the query returns more than {MAX_QUERY_ROWS} rows; read it with a cursor"
+        ))
+    };
+    if session.dialect == Dialect::Sqlite {
+        prepared.check_params(params)?;
+        let result = sqlite(db, session, |conn| {
+            let mut statement = conn.prepare(prepared.numbered())?;
+            let (columns, kinds) = columns_of(&statement);
+            bind(&mut statement, prepared, params)?;
+            Ok(sqlite_rows(&mut statement, &kinds, MAX_QUERY_ROWS, None)?
+                .map(|rows| Rows { columns, rows }))
+        })
+        .await?;
+        return result.ok_or_else(too_many);
+    }
+    let sql = prepared.with_literals(params, session.quoting)?;
+    db.query_limited(&sql, MAX_QUERY_ROWS)
+        .await?
+        .ok_or_else(too_many)
+}
+
+/// Runs one statement once per parameter list without a round trip per row.
+pub async fn execute_many(
+    db: &mut Db,
+    session: &Session,
+    prepared: &Prepared,
+    batch: &[Vec<Value>],
+) -> Result<u64, SqlError> {
+    if session.dialect == Dialect::Sqlite {
+        for params in batch {
+            prepared.check_params(params)?;
+        }
+        let changed = sqlite(db, session, |conn| {
+            let mut statement = conn.prepare(prepared.numbered())?;
+            let mut changed = 0u64;
+            for params in batch {
+                bind(&mut statement, prepared, params)?;
+                changed += statement.raw_execute()? as u64;
+            }
+            Ok(changed)
+        })
+        .await?;
+        return Ok(changed);
+    }
+    let mut changed = 0;
+    let mut script = String::new();
+    let mut pending = 0;
+    for params in batch {
+        if pending > 0 {
+            script.push_str(";\n");
+        }
+        prepared.write_literals(&mut script, params, session.quoting)?;
+        pending += 1;
+        if pending == SCRIPT_STATEMENTS || script.len() >= SCRIPT_BYTES {
+            changed += db.execute_simple(&script).await?;
+            script.clear();
+            pending = 0;
+        }
+    }
+    if pending > 0 {
+        changed += db.execute_simple(&script).await?;
+    }
+    Ok(changed)
+}
+
+/// Where a cursor is.
+#[derive(Debug)]
+enum Place {
+    /// A PostgreSQL cursor, read with FETCH.
+    Declared { name: String },
+    /// A SQLite temporary table holding the result in order, paged by its rowid.
+    SqliteTable {
+        name: String,
+        /// The page query, `?1` the last rowid read and `?2` the page size.
+        page: String,
+        last: i64,
+        kinds: Vec<ColumnKind>,
+    },
+    /// A MySQL temporary table holding the result, numbered in order in `_runner_n`.
+    MysqlTable { name: String, last: i64 },
+}
+
+/// An open cursor.
+#[derive(Debug)]
+pub struct Cursor {
+    pub columns: Vec<String>,
+    place: Place,
+    exhausted: bool,
+}
+
+fn quote(dialect: Dialect, name: &str) -> String {
+    dialect.sql().quote(name)
+}
+
+/// The name of the rowid that no column of a SQLite cursor's result hides (a column called
+/// `rowid` takes that name in the temporary table); `None` if all three are taken.
+fn rowid_alias(columns: &[String]) -> Option<&'static str> {
+    ["rowid", "_rowid_", "oid"]
+        .into_iter()
+        .find(|alias| !columns.iter().any(|c| c.eq_ignore_ascii_case(alias)))
+}
+
+/// Opens cursor number `id` over a query.
+pub async fn open_cursor(
+    db: &mut Db,
+    session: &Session,
+    prepared: &Prepared,
+    params: &[Value],
+    id: u64,
+) -> Result<Cursor, SqlError> {
+    let name = format!("_runner_cursor_{id}");
+    let quoted = quote(session.dialect, &name);
+    let (columns, place) = match session.dialect {
+        Dialect::Sqlite => {
+            prepared.check_params(params)?;
+            let sql = prepared.numbered();
+            let (columns, kinds) =
+                sqlite(db, session, |conn| Ok(columns_of(&conn.prepare(sql)?))).await?;
+            let rowid = rowid_alias(&columns).ok_or_else(|| {
+                SqlError::Invalid(
+                    "a cursor's query cannot have columns named rowid, _rowid_ and oid all at once"
+                        .into(),
+                )
+            })?;
+            // The table has no INTEGER PRIMARY KEY: its rowids number the rows in the order
+            // the query returns them (its ORDER BY holds).
+            sqlite(db, session, |conn| {
+                let mut create = conn.prepare(&format!("CREATE TEMP TABLE {quoted} AS {sql}"))?;
+                bind(&mut create, prepared, params)?;
+                create.raw_execute()?;
+                Ok(())
+            })
+            .await?;
+            let page = format!(
+                "SELECT {rowid}, * FROM temp.{quoted} WHERE {rowid} > ?1 ORDER BY {rowid} LIMIT ?2"
+            );
+            let place = Place::SqliteTable {
+                name,
+                page,
+                last: 0,
+                kinds,
+            };
+            (columns, place)
+        }
+        Dialect::Postgres => {
+            let sql = prepared.with_literals(params, session.quoting)?;
+            let columns = db.describe_columns(&sql).await?;
+            db.execute_simple(&format!("DECLARE {quoted} NO SCROLL CURSOR FOR {sql}"))
+                .await?;
+            (columns, Place::Declared { name })
+        }
+        Dialect::Mysql => {
+            let sql = prepared.with_literals(params, session.quoting)?;
+            let columns = db.describe_columns(&sql).await?;
+            if columns.iter().any(|c| c.eq_ignore_ascii_case("_runner_n")) {
+                return Err(SqlError::Invalid(
+                    "a cursor's query cannot have a column named _runner_n".into(),
+                ));
+            }
+            // Rows are numbered in the order the query returns them (its ORDER BY holds).
+            db.execute_simple(&format!(
+                "CREATE TEMPORARY TABLE {quoted} (`_runner_n` BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY) {sql}"
+            ))
+            .await?;
+            (columns, Place::MysqlTable { name, last: 0 })
+        }
+    };
+    Ok(Cursor {
+        columns,
+        place,
+        exhausted: false,
+    })
+}
+
+/// The next rows of a cursor, at most `max` (an empty list once exhausted).
+pub async fn fetch(
+    db: &mut Db,
+    session: &Session,
+    cursor: &mut Cursor,
+    max: u32,
+) -> Result<Vec<Vec<Value>>, SqlError> {
+    if cursor.exhausted {
+        return Ok(Vec::new());
+    }
+    let max = max.clamp(1, MAX_BATCH_ROWS);
+    let rows = match &mut cursor.place {
+        Place::Declared { name } => {
+            let sql = format!("FETCH FORWARD {max} FROM {}", quote(session.dialect, name));
+            db.query_limited(&sql, max as usize)
+                .await?
+                .map(|r| r.rows)
+                .unwrap_or_default()
+        }
+        Place::SqliteTable {
+            page, last, kinds, ..
+        } => {
+            sqlite(db, session, |conn| {
+                let mut statement = conn.prepare(page)?;
+                statement.raw_bind_parameter(1, *last)?;
+                statement.raw_bind_parameter(2, i64::from(max))?;
+                Ok(
+                    sqlite_rows(&mut statement, kinds, max as usize, Some(last))?
+                        .unwrap_or_default(),
+                )
+            })
+            .await?
+        }
+        Place::MysqlTable { name, last } => {
+            let sql = format!(
+                "SELECT * FROM {} WHERE `_runner_n` > {} ORDER BY `_runner_n` LIMIT {max}",
+                quote(session.dialect, name),
+                *last
+            );
+            let rows = db
+                .query_limited(&sql, max as usize)
+                .await?
+                .map(|r| r.rows)
+                .unwrap_or_default();
+            let mut out = Vec::with_capacity(rows.len());
+            for mut row in rows {
+                if !row.is_empty() {
+                    *last = row.remove(0).as_i64().unwrap_or(*last);
+                }
+                out.push(row);
+            }
+            out
+        }
+    };
+    if rows.len() < max as usize {
+        cursor.exhausted = true;
+    }
+    Ok(rows)
+}
+
+/// Closes a cursor and frees what it holds.
+pub async fn close(db: &mut Db, session: &Session, cursor: Cursor) -> Result<(), SqlError> {
+    let sql = match &cursor.place {
+        Place::Declared { name } => format!("CLOSE {}", quote(session.dialect, name)),
+        Place::SqliteTable { name, .. } => {
+            format!("DROP TABLE IF EXISTS temp.{}", quote(session.dialect, name))
+        }
+        Place::MysqlTable { name, .. } => format!(
+            "DROP TEMPORARY TABLE IF EXISTS {}",
+            quote(session.dialect, name)
+        ),
+    };
+    db.execute_simple(&sql).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::guard::Grants;
+
+    async fn sqlite_db() -> Db {
+        let url = "sqlite::memory:".parse().unwrap();
+        Db::connect(&url, &Default::default()).await.unwrap()
+    }
+
+    fn prepared(sql: &str) -> Prepared {
+        statement::prepare(sql, Dialect::Sqlite, &Grants::new(&["t".into()], &[])).unwrap()
+    }
+
+    async fn read_all(db: &mut Db, session: &Session, sql: &str) -> Vec<Vec<Value>> {
+        let mut cursor = open_cursor(db, session, &prepared(sql), &[], 1)
+            .await
+            .unwrap();
+        let mut rows = Vec::new();
+        loop {
+            let batch = fetch(db, session, &mut cursor, 2).await.unwrap();
+            if batch.is_empty() {
+                break;
+            }
+            rows.extend(batch);
+        }
+        close(db, session, cursor).await.unwrap();
+        rows
+    }
+
+    #[tokio::test]
+    async fn a_sqlite_cursor_keeps_the_query_order_when_a_column_is_called_rowid() {
+        let mut db = sqlite_db().await;
+        db.execute_script(
+            "CREATE TABLE t (name TEXT, oid_copy INTEGER); \
+             INSERT INTO t (name) VALUES ('c'), ('a'), ('b'), ('e'), ('d')",
+        )
+        .await
+        .unwrap();
+        let far = Instant::now() + Duration::from_secs(60);
+        let (session, _) = open_session(&mut db, far).await.unwrap();
+        let names = |rows: &[Vec<Value>], at: usize| -> Vec<String> {
+            rows.iter()
+                .map(|r| r[at].to_text().unwrap_or_default())
+                .collect()
+        };
+        let rows = read_all(&mut db, &session, "SELECT rowid, name FROM t ORDER BY name").await;
+        assert_eq!(names(&rows, 1), ["a", "b", "c", "d", "e"]);
+        assert_eq!(names(&rows, 0), ["2", "3", "1", "5", "4"]);
+        let rows = read_all(
+            &mut db,
+            &session,
+            "SELECT rowid AS rowid, rowid AS _ROWID_, name FROM t ORDER BY name DESC",
+        )
+        .await;
+        assert_eq!(names(&rows, 2), ["e", "d", "c", "b", "a"]);
+        let all = prepared("SELECT rowid, rowid AS _rowid_, rowid AS oid FROM t");
+        let err = open_cursor(&mut db, &session, &all, &[], 2)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("rowid, _rowid_ and oid"), "{err}");
+        let left = db
+            .query("SELECT count(*) FROM sqlite_temp_master", &[])
+            .await
+            .unwrap();
+        assert_eq!(
+            left.scalar(),
+            Some(&Value::Integer(0)),
+            "no cursor table is left"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sqlite_statement_stops_at_the_deadline() {
+        let mut db = sqlite_db().await;
+        db.execute_script("CREATE TABLE t (n INTEGER); INSERT INTO t VALUES (1)")
+            .await
+            .unwrap();
+        let endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+                       SELECT count(*) FROM c";
+        let started = Instant::now();
+        let (session, restore) = open_session(&mut db, started + Duration::from_millis(300))
+            .await
+            .unwrap();
+        assert_eq!(restore, None);
+        let err = query(&mut db, &session, &prepared(endless), &[])
+            .await
+            .unwrap_err();
+        let elapsed = started.elapsed();
+        assert!(err.to_string().contains("interrupted"), "{err}");
+        assert!(
+            elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(3),
+            "stopped after {elapsed:?}"
+        );
+        // The handler is gone with the call: the connection runs long statements again.
+        let rows = db
+            .query(
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000) \
+                 SELECT count(*) FROM c",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(rows.scalar(), Some(&Value::Integer(200_000)));
+    }
+
+    #[tokio::test]
+    async fn sqlite_values_read_back_as_their_declared_types() {
+        let mut db = sqlite_db().await;
+        db.execute_script(
+            "CREATE TABLE t (b BOOLEAN, d DECIMAL_TEXT(10,2), j JSON_TEXT, u UUID_TEXT, \
+             day DATE, at TIME, ts TIMESTAMP, plain TEXT, raw BLOB)",
+        )
+        .await
+        .unwrap();
+        let far = Instant::now() + Duration::from_secs(60);
+        let (session, _) = open_session(&mut db, far).await.unwrap();
+        let insert = statement::prepare(
+            "INSERT INTO t VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            Dialect::Sqlite,
+            &Grants::new(&[], &["t".into()]),
+        )
+        .unwrap();
+        let row = vec![
+            Value::Boolean(true),
+            Value::Decimal("12.50".into()),
+            Value::Json("{\"a\": 1}".into()),
+            Value::Uuid("123e4567-e89b-12d3-a456-426614174000".into()),
+            Value::Date("2026-01-02".into()),
+            Value::Time("10:11:12".into()),
+            Value::Timestamp("2026-01-02T10:11:12Z".into()),
+            Value::Text("it's".into()),
+            Value::Blob(vec![0, 1, 255]),
+        ];
+        let changed = execute_many(&mut db, &session, &insert, &[row.clone(), row.clone()])
+            .await
+            .unwrap();
+        assert_eq!(changed, 2);
+        let rows = query(&mut db, &session, &prepared("SELECT * FROM t"), &[])
+            .await
+            .unwrap();
+        assert_eq!(rows.rows, [row.clone(), row.clone()]);
+        assert_eq!(
+            read_all(&mut db, &session, "SELECT * FROM t").await,
+            [row.clone(), row]
+        );
+        let err = execute_many(&mut db, &session, &insert, &[vec![Value::Null]])
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("uses 9 parameter(s) but 1 were given"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,490 @@
+//! Transform crates and the modules built from them: the transforms workspace, the lock file
+//! (`transforms.lock`: each module's sha256, the hash of the sources it was built from, and
+//! whether it has a `down`), building with cargo for `wasm32-wasip2`, and loading the modules a
+//! run needs, building the missing or stale ones first when a toolchain is there.
+
+mod build;
+mod scaffold;
+pub mod sdk;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::Config;
+use crate::sandbox::files::write_atomic;
+pub use build::{BuildReport, build};
+pub use scaffold::{new_transform, valid_name, workspace_manifest};
+
+/// The WebAssembly target transforms are built for.
+pub const TARGET: &str = "wasm32-wasip2";
+
+/// Where a project's transforms live.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// The cargo workspace of transform crates.
+    pub dir: PathBuf,
+    /// `transforms.lock`.
+    pub lock_path: PathBuf,
+}
+
+impl Project {
+    /// The transforms of the configured project.
+    pub fn new(config: &Config) -> Self {
+        Self {
+            dir: config.transforms_dir.clone(),
+            lock_path: config.transforms_lock(),
+        }
+    }
+
+    /// Where built modules are copied: `<transforms>/wasm/<name>.wasm`.
+    pub fn wasm_path(&self, module: &str) -> PathBuf {
+        self.dir.join("wasm").join(format!("{module}.wasm"))
+    }
+}
+
+/// A problem with transforms: exit code 2 (nothing was changed).
+#[derive(Debug, thiserror::Error)]
+pub enum TransformsError {
+    #[error("{0}")]
+    Io(String),
+    #[error("{0}")]
+    Build(String),
+    #[error("{0}")]
+    Lock(String),
+    #[error(
+        "transform module '{module}' {problem}; build it with `runner build` (needs Rust with the wasm32-wasip2 target: `rustup target add wasm32-wasip2`), or ship {wasm} together with {lock}"
+    )]
+    NotBuilt {
+        module: String,
+        problem: String,
+        wasm: String,
+        lock: String,
+    },
+    #[error(
+        "transform module '{module}' ({wasm}) does not match transforms.lock: its sha256 is {actual}, the lock says {locked}; rebuild it with `runner build`"
+    )]
+    Tampered {
+        module: String,
+        wasm: String,
+        actual: String,
+        locked: String,
+    },
+}
+
+fn io_error(context: impl std::fmt::Display, error: std::io::Error) -> TransformsError {
+    TransformsError::Io(format!("{context}: {error}"))
+}
+
+/// One module's entry in `transforms.lock`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockEntry {
+    /// sha256 of the built `.wasm`.
+    pub sha256: String,
+    /// sha256 of the crate's sources it was built from, to tell a stale module.
+    pub source: String,
+    /// True if the transform has a `down`.
+    pub has_down: bool,
+    /// The guest SDK version it was built with.
+    pub sdk: String,
+}
+
+/// `transforms.lock`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lock {
+    #[serde(default)]
+    pub modules: BTreeMap<String, LockEntry>,
+}
+
+const LOCK_HEADER: &str = "# Written by `runner build`: the sha256 of each transform module, recorded in runner_history\n\
+# with the revisions that use it. Commit this file (and wasm/ if you deploy without a Rust toolchain).\n";
+
+impl Lock {
+    /// Reads the lock file (none: an empty lock).
+    pub fn read(path: &Path) -> Result<Lock, TransformsError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text)
+                .map_err(|e| TransformsError::Lock(format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Lock::default()),
+            Err(e) => Err(io_error(format!("reading {}", path.display()), e)),
+        }
+    }
+
+    /// Writes the lock file.
+    pub fn write(&self, path: &Path) -> Result<(), TransformsError> {
+        let body = toml::to_string(self).map_err(|e| TransformsError::Lock(e.to_string()))?;
+        write_atomic(path, format!("{LOCK_HEADER}{body}").as_bytes())
+            .map_err(|e| io_error(format!("writing {}", path.display()), e))
+    }
+}
+
+/// A transform crate of the workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Crate {
+    /// The package name, which revisions use as `module`.
+    pub name: String,
+    pub dir: PathBuf,
+}
+
+impl Crate {
+    /// The file cargo writes for a `cdylib` of this crate.
+    pub fn artifact(&self, target_dir: &Path) -> PathBuf {
+        target_dir
+            .join(TARGET)
+            .join("release")
+            .join(format!("{}.wasm", self.name.replace('-', "_")))
+    }
+}
+
+#[derive(Deserialize)]
+struct WorkspaceManifest {
+    workspace: Option<WorkspaceSection>,
+}
+
+#[derive(Deserialize)]
+struct WorkspaceSection {
+    #[serde(default)]
+    members: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct PackageManifest {
+    package: Option<PackageSection>,
+}
+
+#[derive(Deserialize)]
+struct PackageSection {
+    name: String,
+}
+
+fn read_toml<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, TransformsError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| io_error(format!("reading {}", path.display()), e))?;
+    toml::from_str(&text).map_err(|e| TransformsError::Build(format!("{}: {e}", path.display())))
+}
+
+/// The crates the workspace lists (`members`, with `dir/*` globs), without running cargo.
+pub fn crates(project: &Project) -> Result<Vec<Crate>, TransformsError> {
+    let manifest = project.dir.join("Cargo.toml");
+    if !manifest.exists() {
+        return Ok(Vec::new());
+    }
+    let workspace: WorkspaceManifest = read_toml(&manifest)?;
+    let mut dirs = Vec::new();
+    for member in workspace.workspace.map(|w| w.members).unwrap_or_default() {
+        match member.strip_suffix("/*") {
+            Some(parent) => {
+                let parent = project.dir.join(parent);
+                let entries = std::fs::read_dir(&parent)
+                    .map_err(|e| io_error(format!("reading {}", parent.display()), e))?;
+                let mut found: Vec<PathBuf> = entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.join("Cargo.toml").exists())
+                    .collect();
+                found.sort();
+                dirs.extend(found);
+            }
+            None => dirs.push(project.dir.join(member)),
+        }
+    }
+    let mut out = Vec::new();
+    for dir in dirs {
+        let package: PackageManifest = read_toml(&dir.join("Cargo.toml"))?;
+        if let Some(package) = package.package {
+            out.push(Crate {
+                name: package.name,
+                dir,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// sha256 over a crate's manifest and sources (everything but `target/`), and the SDK it
+/// builds against: what decides whether its module is stale.
+pub fn source_hash(dir: &Path) -> Result<String, TransformsError> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(current) = stack.pop() {
+        let entries = std::fs::read_dir(&current)
+            .map_err(|e| io_error(format!("reading {}", current.display()), e))?;
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            let name = entry.file_name();
+            if name == "target" || name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut hasher = Sha256::new();
+    hasher.update(sdk::fingerprint().as_bytes());
+    for file in files {
+        let relative = file.strip_prefix(dir).unwrap_or(&file);
+        hasher.update(relative.to_string_lossy().replace('\\', "/").as_bytes());
+        hasher.update([0]);
+        let bytes =
+            std::fs::read(&file).map_err(|e| io_error(format!("reading {}", file.display()), e))?;
+        hasher.update(bytes.replace_crlf());
+        hasher.update([0]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Reading text files the same on every platform.
+trait ReplaceCrlf {
+    fn replace_crlf(self) -> Vec<u8>;
+}
+
+impl ReplaceCrlf for Vec<u8> {
+    fn replace_crlf(self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len());
+        let mut bytes = self.into_iter().peekable();
+        while let Some(byte) = bytes.next() {
+            if byte == b'\r' && bytes.peek() == Some(&b'\n') {
+                continue;
+            }
+            out.push(byte);
+        }
+        out
+    }
+}
+
+/// A built module, ready to run.
+#[derive(Debug, Clone)]
+pub struct Module {
+    pub name: String,
+    pub wasm: Vec<u8>,
+    pub sha256: String,
+    pub has_down: bool,
+}
+
+impl Module {
+    /// A module from its bytes; its sha256 is theirs.
+    pub fn new(name: String, wasm: Vec<u8>, has_down: bool) -> Self {
+        Self {
+            sha256: hex::encode(Sha256::digest(&wasm)),
+            name,
+            wasm,
+            has_down,
+        }
+    }
+}
+
+/// The modules a run can use, by name.
+#[derive(Debug, Clone, Default)]
+pub struct Modules {
+    modules: HashMap<String, Module>,
+}
+
+impl Modules {
+    /// The module called `name`.
+    pub fn get(&self, name: &str) -> Option<&Module> {
+        self.modules.get(name)
+    }
+
+    /// Adds a module (tests build their own).
+    pub fn insert(&mut self, module: Module) {
+        self.modules.insert(module.name.clone(), module);
+    }
+}
+
+/// Why a module cannot be used as it is. The hash of its crate's sources, when it was worked
+/// out, goes into `hashes` for a build to reuse.
+fn staleness(
+    project: &Project,
+    lock: &Lock,
+    name: &str,
+    crates: &[Crate],
+    hashes: &mut HashMap<String, String>,
+) -> Result<Option<String>, TransformsError> {
+    let Some(entry) = lock.modules.get(name) else {
+        return Ok(Some("has not been built".into()));
+    };
+    if !project.wasm_path(name).exists() {
+        return Ok(Some(format!(
+            "is missing ({})",
+            project.wasm_path(name).display()
+        )));
+    }
+    if let Some(source) = crates.iter().find(|c| c.name == name) {
+        let hash = source_hash(&source.dir)?;
+        let stale = hash != entry.source;
+        hashes.insert(name.to_string(), hash);
+        if stale {
+            return Ok(Some("is older than its source".into()));
+        }
+    }
+    Ok(None)
+}
+
+/// True if cargo is on this machine.
+pub fn toolchain_available() -> bool {
+    std::process::Command::new("cargo")
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Loads the modules `names`, building the workspace first if one is missing or stale and a
+/// toolchain is there (`build_if_needed`); otherwise says exactly what to run.
+pub async fn load(
+    project: &Project,
+    names: &[String],
+    build_if_needed: bool,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Modules, TransformsError> {
+    if names.is_empty() {
+        return Ok(Modules::default());
+    }
+    let crates = crates(project)?;
+    let mut lock = Lock::read(&project.lock_path)?;
+    let mut stale = Vec::new();
+    let mut hashes = HashMap::new();
+    for name in names {
+        if let Some(problem) = staleness(project, &lock, name, &crates, &mut hashes)? {
+            stale.push((name.clone(), problem));
+        }
+    }
+    if let Some((name, problem)) = stale.first() {
+        let buildable = stale
+            .iter()
+            .all(|(n, _)| crates.iter().any(|c| &c.name == n));
+        if build_if_needed && buildable && toolchain_available() {
+            progress(&format!("building transforms: module '{name}' {problem}"));
+            build::build_hashed(project, progress, hashes).await?;
+            lock = Lock::read(&project.lock_path)?;
+        } else {
+            return Err(TransformsError::NotBuilt {
+                module: name.clone(),
+                problem: if crates.iter().any(|c| &c.name == name) {
+                    problem.clone()
+                } else {
+                    format!(
+                        "{problem}, and no crate in {} is called so",
+                        project.dir.display()
+                    )
+                },
+                wasm: project.wasm_path(name).display().to_string(),
+                lock: project.lock_path.display().to_string(),
+            });
+        }
+    }
+    let mut modules = Modules::default();
+    for name in names {
+        let Some(entry) = lock.modules.get(name) else {
+            return Err(TransformsError::NotBuilt {
+                module: name.clone(),
+                problem: "is not in transforms.lock".into(),
+                wasm: project.wasm_path(name).display().to_string(),
+                lock: project.lock_path.display().to_string(),
+            });
+        };
+        let path = project.wasm_path(name);
+        let wasm =
+            std::fs::read(&path).map_err(|e| io_error(format!("reading {}", path.display()), e))?;
+        let module = Module::new(name.clone(), wasm, entry.has_down);
+        if module.sha256 != entry.sha256 {
+            return Err(TransformsError::Tampered {
+                module: name.clone(),
+                wasm: path.display().to_string(),
+                actual: module.sha256[..12].to_string(),
+                locked: entry.sha256.chars().take(12).collect(),
+            });
+        }
+        modules.insert(module);
+    }
+    Ok(modules)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(dir: &Path) -> Project {
+        Project {
+            dir: dir.join("transforms"),
+            lock_path: dir.join("transforms.lock"),
+        }
+    }
+
+    #[test]
+    fn the_lock_file_reads_back_what_was_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = project(dir.path());
+        assert_eq!(Lock::read(&project.lock_path).unwrap(), Lock::default());
+        let mut lock = Lock::default();
+        lock.modules.insert(
+            "split_names".into(),
+            LockEntry {
+                sha256: "ab".repeat(32),
+                source: "cd".repeat(32),
+                has_down: true,
+                sdk: "0.1.0".into(),
+            },
+        );
+        lock.write(&project.lock_path).unwrap();
+        assert_eq!(Lock::read(&project.lock_path).unwrap(), lock);
+        std::fs::write(&project.lock_path, "[modules.x]\nsha = 1\n").unwrap();
+        let err = Lock::read(&project.lock_path).unwrap_err().to_string();
+        assert!(err.contains("transforms.lock"), "{err}");
+    }
+
+    #[test]
+    fn crates_are_found_by_path_and_glob_and_their_sources_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = project(dir.path());
+        for name in ["one", "more/two", "more/three"] {
+            let crate_dir = project.dir.join(name);
+            std::fs::create_dir_all(crate_dir.join("src")).unwrap();
+            let package = name.rsplit('/').next().unwrap();
+            std::fs::write(
+                crate_dir.join("Cargo.toml"),
+                format!("[package]\nname = \"{package}\"\n"),
+            )
+            .unwrap();
+            std::fs::write(crate_dir.join("src/lib.rs"), "// v1\n").unwrap();
+        }
+        std::fs::write(
+            project.dir.join("Cargo.toml"),
+            "[workspace]\nmembers = [\"one\", \"more/*\"]\n",
+        )
+        .unwrap();
+        let names: Vec<String> = crates(&project)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(names, ["one", "three", "two"]);
+        let one = project.dir.join("one");
+        let before = source_hash(&one).unwrap();
+        std::fs::create_dir_all(one.join("target")).unwrap();
+        std::fs::write(one.join("target/ignored"), "x").unwrap();
+        assert_eq!(source_hash(&one).unwrap(), before, "target/ does not count");
+        std::fs::write(one.join("src/lib.rs"), "// v1\r\n").unwrap();
+        assert_eq!(source_hash(&one).unwrap(), before, "CRLF reads as LF");
+        std::fs::write(one.join("src/lib.rs"), "// v2\n").unwrap();
+        assert_ne!(source_hash(&one).unwrap(), before);
+    }
+
+    #[test]
+    fn module_names_are_crate_names() {
+        assert!(valid_name("split_names"));
+        assert!(valid_name("money-to-cents2"));
+        for bad in ["", "Split", "2names", "a b", "../x"] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! Two `runner upgrade` processes started together against the same database apply every
+//! revision exactly once.
+
+use std::process::{Command, Stdio};
+
+use runner_integration_tests::{Project, TestDb, count};
+
+#[tokio::test]
+async fn two_runners_started_together_apply_each_revision_once() {
+    for test_db in TestDb::all().await {
+        let dialect = test_db.dialect;
+        let project = Project::demo();
+        let binary = assert_cmd::cargo::cargo_bin("runner-cli");
+        let start = || {
+            Command::new(&binary)
+                .current_dir(project.dir.path())
+                .env("DATABASE_URL", test_db.url_arg())
+                .args(["upgrade", "--lock-timeout", "120s"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn runner")
+        };
+        let (first, second) = (start(), start());
+        for child in [first, second] {
+            let output = child.wait_with_output().expect("runner output");
+            assert!(
+                output.status.success(),
+                "{dialect}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let mut db = test_db.connect().await;
+        let applied = count(
+            &mut db,
+            "SELECT count(*) FROM runner_history WHERE status = 'applied'",
+        )
+        .await;
+        let distinct = count(
+            &mut db,
+            "SELECT count(DISTINCT revision) FROM runner_history WHERE status = 'applied'",
+        )
+        .await;
+        assert_eq!(
+            (applied, distinct),
+            (9, 9),
+            "{dialect}: each revision exactly once"
+        );
+        let heads = db
+            .query("SELECT revision FROM runner_version", &[])
+            .await
+            .unwrap();
+        assert_eq!(
+            heads.texts("revision"),
+            [Some("b5f08d2e6a91".to_string())],
+            "{dialect}"
+        );
+    }
+}

@@ -1,0 +1,301 @@
+//! Shared fixtures for the integration tests: a fresh, empty database per test on each backend
+//! (a temporary SQLite file, a new PostgreSQL database, a new MariaDB/MySQL database), dropped
+//! again when the test ends.
+//!
+//! PostgreSQL and MariaDB are found at `RUNNER_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`) and `RUNNER_TEST_MYSQL_URL` (default
+//! `mysql://root@127.0.0.1:3306/mysql`). When one is unreachable its tests are skipped with a
+//! printed reason, unless `RUNNER_REQUIRE_DBS=1` (set by `.ci/run`), where that is a failure.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use runner::db::{ConnectOptions, DatabaseUrl, Db};
+use runner::dialect::Dialect;
+
+/// A fresh database for one test.
+pub struct TestDb {
+    pub dialect: Dialect,
+    /// The URL to migrate.
+    pub url: DatabaseUrl,
+    admin: Option<(DatabaseUrl, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn require_dbs() -> bool {
+    std::env::var("RUNNER_REQUIRE_DBS").is_ok_and(|v| v == "1")
+}
+
+fn server_url(dialect: Dialect) -> DatabaseUrl {
+    let (var, default) = match dialect {
+        Dialect::Postgres => (
+            "RUNNER_TEST_POSTGRES_URL",
+            "postgres://postgres@127.0.0.1:5432/postgres",
+        ),
+        Dialect::Mysql => ("RUNNER_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/mysql"),
+        Dialect::Sqlite => ("", "sqlite::memory:"),
+    };
+    std::env::var(var)
+        .unwrap_or_else(|_| default.to_string())
+        .parse()
+        .expect("test database URL")
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn unique_name() -> String {
+    format!(
+        "runner_t{}_{}_{:04x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        rand::random::<u16>()
+    )
+}
+
+impl TestDb {
+    /// A fresh database on `dialect`, or `None` (with a printed reason) when its server is not
+    /// reachable and the run does not require it.
+    pub async fn new(dialect: Dialect) -> Option<TestDb> {
+        if dialect == Dialect::Sqlite {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}", dir.path().join("test.db").display())
+                .parse()
+                .expect("sqlite url");
+            return Some(TestDb {
+                dialect,
+                url,
+                admin: None,
+                _dir: Some(dir),
+            });
+        }
+        let admin = server_url(dialect);
+        let mut db = match Db::connect(&admin, &ConnectOptions::default()).await {
+            Ok(db) => db,
+            Err(e) if !require_dbs() => {
+                eprintln!(
+                    "skipping {dialect} tests: {e} (set RUNNER_REQUIRE_DBS=1 to fail instead)"
+                );
+                return None;
+            }
+            Err(e) => panic!("{dialect} is required (RUNNER_REQUIRE_DBS=1) but unreachable: {e}"),
+        };
+        let name = unique_name();
+        let create = match dialect {
+            Dialect::Postgres => format!("CREATE DATABASE \"{name}\""),
+            _ => format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"),
+        };
+        db.execute_script(&create)
+            .await
+            .expect("create test database");
+        db.close().await.ok();
+        let url = admin.with_database(Some(&name)).expect("test url");
+        Some(TestDb {
+            dialect,
+            url,
+            admin: Some((admin, name)),
+            _dir: None,
+        })
+    }
+
+    /// A fresh database on every reachable backend.
+    pub async fn all() -> Vec<TestDb> {
+        let mut out = Vec::new();
+        for dialect in Dialect::ALL {
+            if let Some(db) = TestDb::new(dialect).await {
+                out.push(db);
+            }
+        }
+        out
+    }
+
+    /// A new connection to this database.
+    pub async fn connect(&self) -> Db {
+        Db::connect(&self.url, &ConnectOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("connect to {}: {e}", self.url))
+    }
+
+    /// The URL as the CLI takes it (password included).
+    pub fn url_arg(&self) -> String {
+        self.url.secret().to_string()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((admin, name)) = self.admin.take() else {
+            return;
+        };
+        let dialect = self.dialect;
+        let shown = name.clone();
+        // Drop runs outside any runtime the test may still hold: use a thread with its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let mut db = Db::connect(&admin, &ConnectOptions::default()).await.ok()?;
+                let sql = match dialect {
+                    Dialect::Postgres => format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+                    _ => format!("DROP DATABASE IF EXISTS `{name}`"),
+                };
+                db.execute_script(&sql).await.ok()?;
+                db.close().await.ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!("note: could not drop test database {shown}");
+        }
+    }
+}
+
+/// The workspace root (where the demo `migrations/` lives).
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// The target folder the tests build transforms into (shared, so dependencies build once).
+pub fn transforms_target_dir() -> std::path::PathBuf {
+    workspace_root().join("target").join("transforms")
+}
+
+/// A throwaway project folder: `migrations/versions/` and nothing else unless asked.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Default for Project {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Project {
+    /// An empty project.
+    pub fn new() -> Project {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("migrations/versions")).expect("versions dir");
+        Project { dir }
+    }
+
+    /// A project holding a copy of the demo CRM revisions, with the example transforms.
+    pub fn demo() -> Project {
+        let project = Project::with_examples();
+        let source = workspace_root().join("migrations/versions");
+        for entry in std::fs::read_dir(&source).expect("demo revisions") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                let name = path.file_name().expect("file name");
+                std::fs::copy(&path, project.versions().join(name)).expect("copy revision");
+            }
+        }
+        project
+    }
+
+    /// An empty project whose transforms are the repository's examples (built on first use).
+    pub fn with_examples() -> Project {
+        Project::with_transforms("examples/transforms")
+    }
+
+    /// An empty project whose transforms are the test suite's own (`tests/transforms`: a
+    /// round-trip transform and a hostile one).
+    pub fn with_test_transforms() -> Project {
+        Project::with_transforms("tests/transforms")
+    }
+
+    fn with_transforms(folder: &str) -> Project {
+        let project = Project::new();
+        let transforms = workspace_root().join(folder);
+        std::fs::write(
+            project.dir.path().join("runner.toml"),
+            format!("transforms = {:?}\n", transforms.display().to_string()),
+        )
+        .expect("runner.toml");
+        project
+    }
+
+    /// The project's configuration, as the CLI reads it.
+    pub fn config(&self) -> runner::config::Config {
+        runner::config::Config::load(&runner::config::Overrides {
+            config: Some(self.dir.path().join("runner.toml")),
+            ..Default::default()
+        })
+        .expect("config")
+    }
+
+    /// The `versions/` folder.
+    pub fn versions(&self) -> std::path::PathBuf {
+        self.dir.path().join("migrations/versions")
+    }
+
+    /// Writes a revision file.
+    pub fn write(&self, file: &str, text: &str) -> std::path::PathBuf {
+        let path = self.versions().join(file);
+        std::fs::write(&path, text).expect("write revision");
+        path
+    }
+
+    /// The revisions as the library loads them.
+    pub fn repository(&self) -> runner::revision::Repository {
+        runner::revision::Repository::load(&self.versions()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The CLI, run in this project against `url` (or no database when `None`).
+    pub fn runner(&self, url: Option<&str>) -> assert_cmd::Command {
+        let mut command = assert_cmd::Command::cargo_bin("runner-cli").expect("runner-cli binary");
+        command
+            .current_dir(self.dir.path())
+            .env_remove("DATABASE_URL");
+        if let Some(url) = url {
+            command.env("DATABASE_URL", url);
+        }
+        command
+    }
+}
+
+/// Every user table (and `runner_version`) with its schema and rows, as text: two dumps are
+/// equal exactly when the database holds the same schema and the same data. `runner_history`
+/// is left out, as it records failures on purpose.
+pub async fn dump(db: &mut Db) -> String {
+    let schema = runner::db::introspect::introspect(db)
+        .await
+        .unwrap_or_else(|e| panic!("introspect: {e}"));
+    let mut out = format!("{:#?}\n", schema.normalized());
+    let mut tables: Vec<String> = schema.tables.keys().cloned().collect();
+    tables.push("runner_version".into());
+    for table in tables {
+        let quoted = db.dialect().sql().quote(&table);
+        let exists = db
+            .query(&format!("SELECT * FROM {quoted} LIMIT 0"), &[])
+            .await;
+        if exists.is_err() {
+            continue;
+        }
+        let rows = db
+            .query(&format!("SELECT * FROM {quoted}"), &[])
+            .await
+            .unwrap_or_else(|e| panic!("read {table}: {e}"));
+        let mut lines: Vec<String> = rows.rows.iter().map(|r| format!("{r:?}")).collect();
+        lines.sort();
+        out.push_str(&format!(
+            "{table}: {:?}\n{}\n",
+            rows.columns,
+            lines.join("\n")
+        ));
+    }
+    out
+}
+
+/// Reads one number from the database.
+pub async fn count(db: &mut Db, sql: &str) -> i64 {
+    db.query(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .scalar()
+        .and_then(runner::db::Value::as_i64)
+        .unwrap_or_else(|| panic!("{sql}: no number"))
+}
