@@ -73,8 +73,16 @@ pub struct Quoting {
 /// (<https://dev.mysql.com/doc/refman/8.0/en/string-literals.html>). PostgreSQL text cannot
 /// hold NUL at all; callers that may meet one refuse it first.
 pub fn string_literal(dialect: Dialect, text: &str, quoting: Quoting) -> String {
-    let backslash = dialect == Dialect::Mysql && quoting.mysql_backslash_escapes;
     let mut out = String::with_capacity(text.len() + 2);
+    push_string_literal(&mut out, dialect, text, quoting);
+    out
+}
+
+/// Appends `text` as a string literal of `dialect` (see [`string_literal`]), for callers that
+/// build a long statement and should not allocate one string per literal.
+pub fn push_string_literal(out: &mut String, dialect: Dialect, text: &str, quoting: Quoting) {
+    let backslash = dialect == Dialect::Mysql && quoting.mysql_backslash_escapes;
+    out.reserve(text.len() + 2);
     out.push('\'');
     for ch in text.chars() {
         match ch {
@@ -85,7 +93,6 @@ pub fn string_literal(dialect: Dialect, text: &str, quoting: Quoting) -> String 
         }
     }
     out.push('\'');
-    out
 }
 
 impl fmt::Display for Dialect {

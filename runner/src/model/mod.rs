@@ -13,11 +13,10 @@ use indexmap::IndexMap;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::version_table::{TEMPORARY_PREFIX, is_runner_table};
+
 pub use literal::Literal;
 pub use types::ColumnType;
-
-/// The tables runner owns; no revision may create or touch them.
-pub const RESERVED_TABLES: [&str; 2] = ["runner_version", "runner_history"];
 
 /// Longest identifier every supported database accepts (PostgreSQL's 63 bytes).
 pub const MAX_IDENTIFIER_LEN: usize = 63;
@@ -598,7 +597,7 @@ pub fn validate_identifier(name: &str) -> Result<(), SchemaError> {
             "the name '{name}' starts or ends with white space"
         )));
     }
-    if RESERVED_TABLES.contains(&name) || name.starts_with("_runner_") {
+    if is_runner_table(name) {
         return Err(SchemaError::Invalid(format!(
             "the name '{name}' is reserved for runner's own tables"
         )));
@@ -644,7 +643,7 @@ pub fn index_name(table: &str, columns: &[String], unique: bool) -> String {
 /// reserved for runner by [`validate_identifier`], and cut like [`derived_name`] so that it
 /// fits every database (MySQL refuses names over 64 bytes; PostgreSQL cuts them at 63).
 pub fn temp_name(purpose: &str, name: &str) -> String {
-    fit_identifier(format!("_runner_{purpose}_{name}"))
+    fit_identifier(format!("{TEMPORARY_PREFIX}{purpose}_{name}"))
 }
 
 /// `full` if it fits in [`MAX_IDENTIFIER_LEN`] bytes, else its start with a hash of the whole.

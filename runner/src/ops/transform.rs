@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use super::{Irreversible, Operation, RenderCx, Reversal, Step};
 use crate::config::{parse_duration, parse_size};
 use crate::dialect::{Action, RenderError};
-use crate::model::{Literal, RESERVED_TABLES, Schema, SchemaError};
-use crate::version_table::Direction;
+use crate::model::{Literal, Schema, SchemaError};
+use crate::version_table::{Direction, is_runner_table};
 
 /// Runs a transform module.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -91,7 +91,7 @@ impl Operation for Transform {
             )));
         }
         for table in self.reads.iter().chain(&self.writes) {
-            if RESERVED_TABLES.contains(&table.as_str()) {
+            if is_runner_table(table) {
                 return Err(SchemaError::Invalid(format!(
                     "'{table}' is one of runner's own tables; transforms cannot touch it"
                 )));

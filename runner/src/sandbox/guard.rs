@@ -11,12 +11,11 @@ use sqlparser::ast::{
     Expr, FromTable, ObjectName, ObjectNamePart, Query, SetExpr, Statement, TableFactor,
     TableObject, TableWithJoins, Visit, Visitor,
 };
-use sqlparser::dialect::{MySqlDialect, PostgreSqlDialect, SQLiteDialect};
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
 
 use crate::dialect::Dialect;
-use crate::model::RESERVED_TABLES;
+use crate::version_table::is_runner_table;
 
 /// The tables a transform step declares.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -134,18 +133,9 @@ fn is_denied_function(dialect: Dialect, name: &str) -> bool {
         })
 }
 
-/// The parser dialect for a database.
-pub fn parser_dialect(dialect: Dialect) -> Box<dyn sqlparser::dialect::Dialect> {
-    match dialect {
-        Dialect::Sqlite => Box::new(SQLiteDialect {}),
-        Dialect::Postgres => Box::new(PostgreSqlDialect {}),
-        Dialect::Mysql => Box::new(MySqlDialect {}),
-    }
-}
-
 /// Checks one statement against the grants.
 pub fn check(sql: &str, dialect: Dialect, grants: &Grants) -> Result<Allowed, Denied> {
-    let parser_dialect = parser_dialect(dialect);
+    let parser_dialect = dialect.parser();
     if dialect == Dialect::Mysql {
         // MySQL runs the text of `/*! ... */` comments: what the parser skips, the server runs.
         let tokens = Tokenizer::new(parser_dialect.as_ref(), sql)
@@ -234,8 +224,7 @@ fn fold(text: &str, quoted: bool, dialect: Dialect) -> String {
 
 /// True for runner's own tables, however the statement spells them.
 fn is_reserved(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    RESERVED_TABLES.contains(&name.as_str()) || name.starts_with("_runner_")
+    is_runner_table(&name.to_ascii_lowercase())
 }
 
 /// The table a name refers to, as the step declares it: unquoted names are folded as the

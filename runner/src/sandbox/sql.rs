@@ -13,9 +13,9 @@ use rusqlite::ToSql;
 use rusqlite::ffi;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 
-use super::statement::{self, Prepared, Quoting, StatementError};
+use super::statement::{self, Prepared, StatementError};
 use crate::db::{Db, DbError, Rows, Value};
-use crate::dialect::Dialect;
+use crate::dialect::{Dialect, Quoting};
 
 /// The most rows one `query` returns; larger results need a cursor.
 pub const MAX_QUERY_ROWS: usize = 100_000;
@@ -529,7 +529,7 @@ pub async fn fetch(
     let rows = match &mut cursor.place {
         Place::Declared { name } => {
             let sql = format!("FETCH FORWARD {max} FROM {}", quote(session.dialect, name));
-            db.query_limited(&sql, max as usize)
+            db.query_rows_limited(&sql, max as usize)
                 .await?
                 .map(|r| r.rows)
                 .unwrap_or_default()
@@ -555,7 +555,7 @@ pub async fn fetch(
                 *last
             );
             let rows = db
-                .query_limited(&sql, max as usize)
+                .query_rows_limited(&sql, max as usize)
                 .await?
                 .map(|r| r.rows)
                 .unwrap_or_default();

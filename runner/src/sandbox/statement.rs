@@ -11,7 +11,7 @@ use sqlparser::tokenizer::{Location, Token, Tokenizer};
 
 use super::guard::{self, Allowed, Denied, Grants};
 use crate::db::Value;
-use crate::dialect::Dialect;
+use crate::dialect::{Dialect, Quoting, push_string_literal};
 
 /// A checked statement with its placeholders located, and what each run of it needs worked
 /// out once.
@@ -27,12 +27,6 @@ pub struct Prepared {
     parameters: usize,
     /// The text with SQLite's numbered placeholders (`?1`, `?2`), for binding.
     numbered: String,
-}
-
-/// How MySQL reads backslashes in string literals (the session's `NO_BACKSLASH_ESCAPES`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Quoting {
-    pub mysql_backslash_escapes: bool,
 }
 
 /// Why a statement cannot run.
@@ -87,7 +81,7 @@ impl<'a> Locator<'a> {
 /// Checks `sql` and locates its placeholders.
 pub fn prepare(sql: &str, dialect: Dialect, grants: &Grants) -> Result<Prepared, StatementError> {
     let allowed = guard::check(sql, dialect, grants)?;
-    let parser_dialect = guard::parser_dialect(dialect);
+    let parser_dialect = dialect.parser();
     let tokens = Tokenizer::new(parser_dialect.as_ref(), sql)
         .tokenize_with_location()
         .map_err(|e| StatementError::Invalid(format!("the statement does not parse: {e}")))?;
@@ -242,18 +236,7 @@ fn write_quoted(
             "PostgreSQL text cannot hold a NUL character; use a blob".into(),
         ));
     }
-    let backslashes = dialect == Dialect::Mysql && quoting.mysql_backslash_escapes;
-    out.reserve(text.len() + 2);
-    out.push('\'');
-    for ch in text.chars() {
-        match ch {
-            '\'' => out.push_str("''"),
-            '\\' if backslashes => out.push_str("\\\\"),
-            '\0' if backslashes => out.push_str("\\0"),
-            other => out.push(other),
-        }
-    }
-    out.push('\'');
+    push_string_literal(out, dialect, text, quoting);
     Ok(())
 }
 
