@@ -228,3 +228,100 @@ async fn every_operation_applies_and_reverts_on_every_database() {
         }
     }
 }
+
+/// SQLite drops a table's triggers with it and checks every view when a table is renamed, so a
+/// rebuild drops the views and triggers around it and writes them back from `sqlite_master`.
+/// Both must still work afterwards, on the way up and on the way down.
+#[tokio::test]
+async fn a_sqlite_rebuild_keeps_the_triggers_and_views_of_the_table() {
+    let test_db = TestDb::new(Dialect::Sqlite)
+        .await
+        .expect("SQLite is embedded");
+    let project = Project::new();
+    project.write(
+        "aaaa00000001_audited.yaml",
+        "revision: aaaa00000001
+parents: []
+message: audited accounts
+upgrade:
+  - create_table:
+      table: accounts
+      columns:
+        - {name: id, type: integer, primary_key: true}
+        - {name: name, type: string(50), nullable: false}
+  - create_table:
+      table: audit
+      columns:
+        - {name: id, type: integer, primary_key: true, autoincrement: true}
+        - {name: what, type: text, nullable: false}
+  - sql:
+      up: \"CREATE TRIGGER accounts_added AFTER INSERT ON accounts BEGIN INSERT INTO audit (what) VALUES ('added ' || NEW.name); END\"
+      down: \"DROP TRIGGER accounts_added\"
+  - sql:
+      up: \"CREATE VIEW account_names AS SELECT id, name FROM accounts\"
+      down: \"DROP VIEW account_names\"
+  - sql:
+      up: \"INSERT INTO accounts (id, name) VALUES (1, 'acme')\"
+      down: \"DELETE FROM accounts\"
+",
+    );
+    project.write(
+        "bbbb00000002_nullable.yaml",
+        "revision: bbbb00000002
+parents: [aaaa00000001]
+message: names may be missing and longer
+upgrade:
+  - alter_column: {table: accounts, column: name, type: string(200), nullable: true}
+",
+    );
+    let url = test_db.url_arg();
+    project.runner(Some(&url)).arg("upgrade").assert().success();
+    let mut db = test_db.connect().await;
+    let trigger =
+        "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = 'accounts_added'";
+    assert_eq!(
+        count(&mut db, trigger).await,
+        1,
+        "the rebuild lost the trigger"
+    );
+    db.execute_script("INSERT INTO accounts (id, name) VALUES (2, 'globex')")
+        .await
+        .expect("insert after the rebuild");
+    assert_eq!(
+        count(
+            &mut db,
+            "SELECT count(*) FROM audit WHERE what = 'added globex'"
+        )
+        .await,
+        1,
+        "the trigger no longer fires after the rebuild"
+    );
+    assert_eq!(
+        count(&mut db, "SELECT count(*) FROM account_names").await,
+        2,
+        "the view no longer reads the rebuilt table"
+    );
+    // The rebuild that reverts the change keeps them too.
+    project
+        .runner(Some(&url))
+        .args(["downgrade", "aaaa00000001"])
+        .assert()
+        .success();
+    assert_eq!(
+        count(&mut db, trigger).await,
+        1,
+        "the downgrade lost the trigger"
+    );
+    db.execute_script("INSERT INTO accounts (id, name) VALUES (3, 'initech')")
+        .await
+        .expect("insert after the downgrade");
+    assert_eq!(
+        count(&mut db, "SELECT count(*) FROM audit").await,
+        3,
+        "the trigger no longer fires after the downgrade"
+    );
+    assert_eq!(
+        count(&mut db, "SELECT count(*) FROM account_names").await,
+        3
+    );
+}
