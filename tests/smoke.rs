@@ -1,6 +1,7 @@
-//! The test databases can be created and reached on every backend.
+//! The test databases can be created and reached on every backend, and runner's sessions read
+//! SQL the way its dialects write it.
 
-use runner::db::Value;
+use runner::dialect::Dialect;
 use runner_integration_tests::TestDb;
 
 #[tokio::test]
@@ -10,6 +11,35 @@ async fn every_backend_answers_a_query() {
         let rows = db.query("SELECT 1 + 1", &[]).await.unwrap();
         assert_eq!(rows.rows[0][0].as_i64(), Some(2), "{}", test_db.dialect);
         assert!(!db.info.version.is_empty());
-        let _ = Value::Null;
     }
+}
+
+/// A server whose global `sql_mode` has `NO_BACKSLASH_ESCAPES` would read the MySQL dialect's
+/// `'a\\b'` as two backslashes; runner's sessions take the mode out, so a rendered literal
+/// reads back as the text it was rendered from.
+#[tokio::test]
+async fn a_mysql_session_reads_string_literals_as_the_dialect_writes_them() {
+    let Some(test_db) = TestDb::new(Dialect::Mysql).await else {
+        return;
+    };
+    let mut db = test_db.connect().await;
+    let text = r"C:\temp\it's";
+    let select = format!("SELECT {}", Dialect::Mysql.sql().string_literal(text));
+    let read = |rows: runner::db::Rows| rows.scalar().and_then(|v| v.to_text());
+    db.execute_script("SET SESSION sql_mode = 'STRICT_TRANS_TABLES,NO_BACKSLASH_ESCAPES'")
+        .await
+        .unwrap();
+    let misread = read(db.query(&select, &[]).await.unwrap());
+    assert_ne!(
+        misread.as_deref(),
+        Some(text),
+        "the mode did not take effect"
+    );
+    db.use_backslash_escapes().await.unwrap();
+    assert_eq!(
+        read(db.query(&select, &[]).await.unwrap()).as_deref(),
+        Some(text)
+    );
+    let mode = read(db.query("SELECT @@SESSION.sql_mode", &[]).await.unwrap()).unwrap();
+    assert_eq!(mode, "STRICT_TRANS_TABLES", "other modes must stay");
 }

@@ -180,7 +180,22 @@ impl Db {
         let rows = db.query(version_sql, &[]).await?;
         db.info.version = rows.scalar().and_then(Value::to_text).unwrap_or_default();
         db.info.mariadb = db.info.version.contains("MariaDB");
+        if db.dialect() == Dialect::Mysql {
+            db.use_backslash_escapes().await?;
+        }
         Ok(db)
+    }
+
+    /// Takes `NO_BACKSLASH_ESCAPES` out of this MySQL session's `sql_mode`, whatever the
+    /// server's global mode says, so that the string literals runner writes (defaults, enum
+    /// values, seeded rows) mean on every server what the MySQL dialect renders them to mean.
+    pub async fn use_backslash_escapes(&mut self) -> Result<(), DbError> {
+        self.execute_simple(
+            "SET SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), \
+             ',NO_BACKSLASH_ESCAPES,', ','))",
+        )
+        .await?;
+        Ok(())
     }
 
     /// The dialect of this connection.

@@ -125,7 +125,8 @@ impl SqlDialect for MySql {
     }
 
     fn string_literal(&self, text: &str) -> String {
-        // Runner's connections keep MySQL's default sql_mode, where backslash is an escape.
+        // Runner's connections take NO_BACKSLASH_ESCAPES out of their session's sql_mode
+        // (`Db::connect`), so backslash is an escape on every server.
         super::string_literal(
             Dialect::Mysql,
             text,
