@@ -43,3 +43,36 @@ async fn a_mysql_session_reads_string_literals_as_the_dialect_writes_them() {
     let mode = read(db.query("SELECT @@SESSION.sql_mode", &[]).await.unwrap()).unwrap();
     assert_eq!(mode, "STRICT_TRANS_TABLES", "other modes must stay");
 }
+
+/// Regression: a transform's statements on SQLite borrow sqlx's connection handle one by one
+/// (`Db::with_sqlite`). Asking for it again while sqlx's worker thread was still waking up to
+/// reclaim it could leave both waiting for ever; it hung within the first thousands of rows of
+/// a per-row transform, and at once under CPU contention.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sqlite_handle_can_be_borrowed_many_times_in_a_row() {
+    let test_db = TestDb::new(Dialect::Sqlite)
+        .await
+        .expect("SQLite is embedded");
+    let mut db = test_db.connect().await;
+    db.execute_script("CREATE TABLE items (id INTEGER PRIMARY KEY, value INTEGER NOT NULL)")
+        .await
+        .unwrap();
+    db.begin().await.unwrap();
+    let rows = 20_000_i64;
+    let borrowed = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        for id in 0..rows {
+            db.with_sqlite(|conn| {
+                conn.execute("INSERT INTO items (id, value) VALUES (?1, ?1)", [id])
+                    .map_err(runner::db::DbError::from)?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        }
+    })
+    .await;
+    assert!(borrowed.is_ok(), "borrowing the SQLite handle hung");
+    db.commit().await.unwrap();
+    let count = db.query("SELECT count(*) FROM items", &[]).await.unwrap();
+    assert_eq!(count.scalar().and_then(|v| v.as_i64()), Some(rows));
+}

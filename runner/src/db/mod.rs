@@ -329,13 +329,23 @@ impl Db {
                 });
             }
         };
-        let mut handle = c.lock_handle().await?;
-        // SAFETY: the handle is sqlx's open connection, locked for us for the length of this
-        // call, and rusqlite borrows it without closing it (`from_handle`, not
-        // `from_handle_owned`). Both crates link the same libsqlite3-sys.
-        let conn = unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr())? };
-        let result = work(&conn);
-        drop(conn);
+        let result = {
+            let mut handle = c.lock_handle().await?;
+            // SAFETY: the handle is sqlx's open connection, locked for us for the length of
+            // this block, and rusqlite borrows it without closing it (`from_handle`, not
+            // `from_handle_owned`). Both crates link the same libsqlite3-sys.
+            let conn =
+                unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr())? };
+            let result = work(&conn);
+            drop(conn);
+            result
+        };
+        // Wait until sqlx's worker thread holds the connection again before anything else
+        // asks for it: taking the handle again while the worker is still waking up to
+        // reclaim it can leave both waiting forever (sqlx-sqlite 0.9 `lock_handle`, seen
+        // under CPU contention in tight loops).
+        use sqlx::Connection as _;
+        c.ping().await?;
         result
     }
 
