@@ -12,6 +12,7 @@ use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::runner::transform::{db as wit_db, log as wit_log};
+use super::cursor;
 use super::guard::Grants;
 use super::sql::{self, Session, SqlError};
 use super::statement::{self, Prepared};
@@ -178,7 +179,7 @@ pub struct HostState {
     listener: Option<Arc<dyn TransformListener>>,
     next_cursor: u64,
     /// Open cursors by id, with the statement each reads.
-    cursors: HashMap<u64, (sql::Cursor, Arc<Prepared>)>,
+    cursors: HashMap<u64, (cursor::Cursor, Arc<Prepared>)>,
     /// The first refused statement or reached limit: it fails the step.
     pub violation: Option<String>,
     /// The message of a panic, forwarded by the guest SDK's panic hook.
@@ -375,7 +376,7 @@ impl HostState {
             return Ok(());
         };
         for (_, (cursor, _)) in self.cursors.drain() {
-            let _ = sql::close(db, &session, cursor).await;
+            let _ = cursor::close(db, &session, cursor).await;
         }
         match self.restore_limit.take() {
             Some(restore) => {
@@ -528,7 +529,7 @@ impl wit_db::Host for HostState {
         let id = self.next_cursor;
         let outcome = tokio::time::timeout(
             self.backstop(),
-            sql::open_cursor(&mut db, &session, &prepared, &params, id),
+            cursor::open_cursor(&mut db, &session, &prepared, &params, id),
         )
         .await;
         match self.finish(db, &sql, outcome)? {
@@ -589,7 +590,7 @@ impl wit_db::HostCursor for HostState {
         };
         let outcome = tokio::time::timeout(
             self.backstop(),
-            sql::fetch(&mut db, &session, &mut open, max),
+            cursor::fetch(&mut db, &session, &mut open, max),
         )
         .await;
         let result = self.finish(db, "FETCH (cursor)", outcome);
@@ -618,7 +619,7 @@ impl wit_db::HostCursor for HostState {
         if let (Some((open, _)), Some(db), Some(session)) =
             (self.cursors.remove(&id), self.db.as_mut(), self.session)
         {
-            let _ = sql::close(db, &session, open).await;
+            let _ = cursor::close(db, &session, open).await;
         }
         Ok(())
     }

@@ -1,10 +1,8 @@
 //! Running a transform's checked statements on the revision's connection. SQLite goes through
 //! rusqlite on sqlx's own handle (prepared once, stepped per row: no hop to sqlx's worker thread
 //! per row); PostgreSQL and MySQL get statements with their values as literals, a batch joined
-//! into one script, one round trip. Cursors keep their place across calls so a transform can
-//! read a batch, write it, and read the next in the same transaction: a server-side cursor on
-//! PostgreSQL, a temporary table paged by key elsewhere. No statement outlives the transform's
-//! deadline: SQLite interrupts itself, the servers are given a statement time limit.
+//! into one script, one round trip. Cursors live in `cursor.rs`. No statement outlives the
+//! transform's deadline: SQLite interrupts itself, the servers are given a statement time limit.
 
 use std::ffi::{c_int, c_void};
 use std::time::{Duration, Instant};
@@ -154,7 +152,7 @@ pub async fn limit_statements(
 }
 
 /// Runs `work` on the SQLite connection, interrupted once the session's deadline passes.
-async fn sqlite<T>(
+pub(super) async fn sqlite<T>(
     db: &mut Db,
     session: &Session,
     work: impl FnOnce(&rusqlite::Connection) -> Result<T, DbError>,
@@ -226,7 +224,7 @@ impl ToSql for Param<'_> {
 /// and UUIDs with text affinity (`DECIMAL_TEXT`, `JSON_TEXT`, `UUID_TEXT`), booleans as
 /// BOOLEAN, and so on (see `dialect/sqlite.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ColumnKind {
+pub(super) enum ColumnKind {
     Plain,
     Boolean,
     Decimal,
@@ -282,7 +280,7 @@ impl ColumnKind {
 }
 
 /// Binds checked parameters.
-fn bind(
+pub(super) fn bind(
     statement: &mut rusqlite::Statement<'_>,
     prepared: &Prepared,
     params: &[Value],
@@ -295,7 +293,7 @@ fn bind(
 
 /// Steps a bound SQLite statement, reading at most `limit` rows (`None` if there were more).
 /// With `key`, column 0 is a cursor's row number: not returned, the last one read kept there.
-fn sqlite_rows(
+pub(super) fn sqlite_rows(
     statement: &mut rusqlite::Statement<'_>,
     kinds: &[ColumnKind],
     limit: usize,
@@ -321,7 +319,7 @@ fn sqlite_rows(
 }
 
 /// A statement's column names, and how to read each.
-fn columns_of(statement: &rusqlite::Statement<'_>) -> (Vec<String>, Vec<ColumnKind>) {
+pub(super) fn columns_of(statement: &rusqlite::Statement<'_>) -> (Vec<String>, Vec<ColumnKind>) {
     let columns = statement.columns();
     (
         columns.iter().map(|c| c.name().to_string()).collect(),
@@ -406,194 +404,10 @@ pub async fn execute_many(
     Ok(changed)
 }
 
-/// Where a cursor is.
-#[derive(Debug)]
-enum Place {
-    /// A PostgreSQL cursor, read with FETCH.
-    Declared { name: String },
-    /// A SQLite temporary table holding the result in order, paged by its rowid.
-    SqliteTable {
-        name: String,
-        /// The page query, `?1` the last rowid read and `?2` the page size.
-        page: String,
-        last: i64,
-        kinds: Vec<ColumnKind>,
-    },
-    /// A MySQL temporary table holding the result, numbered in order in `_runner_n`.
-    MysqlTable { name: String, last: i64 },
-}
-
-/// An open cursor.
-#[derive(Debug)]
-pub struct Cursor {
-    pub columns: Vec<String>,
-    place: Place,
-    exhausted: bool,
-}
-
-fn quote(dialect: Dialect, name: &str) -> String {
-    dialect.sql().quote(name)
-}
-
-/// The name of the rowid that no column of a SQLite cursor's result hides (a column called
-/// `rowid` takes that name in the temporary table); `None` if all three are taken.
-fn rowid_alias(columns: &[String]) -> Option<&'static str> {
-    ["rowid", "_rowid_", "oid"]
-        .into_iter()
-        .find(|alias| !columns.iter().any(|c| c.eq_ignore_ascii_case(alias)))
-}
-
-/// Opens cursor number `id` over a query.
-pub async fn open_cursor(
-    db: &mut Db,
-    session: &Session,
-    prepared: &Prepared,
-    params: &[Value],
-    id: u64,
-) -> Result<Cursor, SqlError> {
-    let name = format!("_runner_cursor_{id}");
-    let quoted = quote(session.dialect, &name);
-    let (columns, place) = match session.dialect {
-        Dialect::Sqlite => {
-            prepared.check_params(params)?;
-            let sql = prepared.numbered();
-            let (columns, kinds) =
-                sqlite(db, session, |conn| Ok(columns_of(&conn.prepare(sql)?))).await?;
-            let rowid = rowid_alias(&columns).ok_or_else(|| {
-                SqlError::Invalid(
-                    "a cursor's query cannot have columns named rowid, _rowid_ and oid all at once"
-                        .into(),
-                )
-            })?;
-            // The table has no INTEGER PRIMARY KEY: its rowids number the rows in the order
-            // the query returns them (its ORDER BY holds).
-            sqlite(db, session, |conn| {
-                let mut create = conn.prepare(&format!("CREATE TEMP TABLE {quoted} AS {sql}"))?;
-                bind(&mut create, prepared, params)?;
-                create.raw_execute()?;
-                Ok(())
-            })
-            .await?;
-            let page = format!(
-                "SELECT {rowid}, * FROM temp.{quoted} WHERE {rowid} > ?1 ORDER BY {rowid} LIMIT ?2"
-            );
-            let place = Place::SqliteTable {
-                name,
-                page,
-                last: 0,
-                kinds,
-            };
-            (columns, place)
-        }
-        Dialect::Postgres => {
-            let sql = prepared.with_literals(params, session.quoting)?;
-            let columns = db.describe_columns(&sql).await?;
-            db.execute_simple(&format!("DECLARE {quoted} NO SCROLL CURSOR FOR {sql}"))
-                .await?;
-            (columns, Place::Declared { name })
-        }
-        Dialect::Mysql => {
-            let sql = prepared.with_literals(params, session.quoting)?;
-            let columns = db.describe_columns(&sql).await?;
-            if columns.iter().any(|c| c.eq_ignore_ascii_case("_runner_n")) {
-                return Err(SqlError::Invalid(
-                    "a cursor's query cannot have a column named _runner_n".into(),
-                ));
-            }
-            // Rows are numbered in the order the query returns them (its ORDER BY holds).
-            db.execute_simple(&format!(
-                "CREATE TEMPORARY TABLE {quoted} (`_runner_n` BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY) {sql}"
-            ))
-            .await?;
-            (columns, Place::MysqlTable { name, last: 0 })
-        }
-    };
-    Ok(Cursor {
-        columns,
-        place,
-        exhausted: false,
-    })
-}
-
-/// The next rows of a cursor, at most `max` (an empty list once exhausted).
-pub async fn fetch(
-    db: &mut Db,
-    session: &Session,
-    cursor: &mut Cursor,
-    max: u32,
-) -> Result<Vec<Vec<Value>>, SqlError> {
-    if cursor.exhausted {
-        return Ok(Vec::new());
-    }
-    let max = max.clamp(1, MAX_BATCH_ROWS);
-    let rows = match &mut cursor.place {
-        Place::Declared { name } => {
-            let sql = format!("FETCH FORWARD {max} FROM {}", quote(session.dialect, name));
-            db.query_rows_limited(&sql, max as usize)
-                .await?
-                .map(|r| r.rows)
-                .unwrap_or_default()
-        }
-        Place::SqliteTable {
-            page, last, kinds, ..
-        } => {
-            sqlite(db, session, |conn| {
-                let mut statement = conn.prepare(page)?;
-                statement.raw_bind_parameter(1, *last)?;
-                statement.raw_bind_parameter(2, i64::from(max))?;
-                Ok(
-                    sqlite_rows(&mut statement, kinds, max as usize, Some(last))?
-                        .unwrap_or_default(),
-                )
-            })
-            .await?
-        }
-        Place::MysqlTable { name, last } => {
-            let sql = format!(
-                "SELECT * FROM {} WHERE `_runner_n` > {} ORDER BY `_runner_n` LIMIT {max}",
-                quote(session.dialect, name),
-                *last
-            );
-            let rows = db
-                .query_rows_limited(&sql, max as usize)
-                .await?
-                .map(|r| r.rows)
-                .unwrap_or_default();
-            let mut out = Vec::with_capacity(rows.len());
-            for mut row in rows {
-                if !row.is_empty() {
-                    *last = row.remove(0).as_i64().unwrap_or(*last);
-                }
-                out.push(row);
-            }
-            out
-        }
-    };
-    if rows.len() < max as usize {
-        cursor.exhausted = true;
-    }
-    Ok(rows)
-}
-
-/// Closes a cursor and frees what it holds.
-pub async fn close(db: &mut Db, session: &Session, cursor: Cursor) -> Result<(), SqlError> {
-    let sql = match &cursor.place {
-        Place::Declared { name } => format!("CLOSE {}", quote(session.dialect, name)),
-        Place::SqliteTable { name, .. } => {
-            format!("DROP TABLE IF EXISTS temp.{}", quote(session.dialect, name))
-        }
-        Place::MysqlTable { name, .. } => format!(
-            "DROP TEMPORARY TABLE IF EXISTS {}",
-            quote(session.dialect, name)
-        ),
-    };
-    db.execute_simple(&sql).await?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sandbox::cursor::tests::read_all;
     use crate::sandbox::guard::Grants;
 
     async fn sqlite_db() -> Db {
@@ -603,64 +417,6 @@ mod tests {
 
     fn prepared(sql: &str) -> Prepared {
         statement::prepare(sql, Dialect::Sqlite, &Grants::new(&["t".into()], &[])).unwrap()
-    }
-
-    async fn read_all(db: &mut Db, session: &Session, sql: &str) -> Vec<Vec<Value>> {
-        let mut cursor = open_cursor(db, session, &prepared(sql), &[], 1)
-            .await
-            .unwrap();
-        let mut rows = Vec::new();
-        loop {
-            let batch = fetch(db, session, &mut cursor, 2).await.unwrap();
-            if batch.is_empty() {
-                break;
-            }
-            rows.extend(batch);
-        }
-        close(db, session, cursor).await.unwrap();
-        rows
-    }
-
-    #[tokio::test]
-    async fn a_sqlite_cursor_keeps_the_query_order_when_a_column_is_called_rowid() {
-        let mut db = sqlite_db().await;
-        db.execute_script(
-            "CREATE TABLE t (name TEXT, oid_copy INTEGER); \
-             INSERT INTO t (name) VALUES ('c'), ('a'), ('b'), ('e'), ('d')",
-        )
-        .await
-        .unwrap();
-        let far = Instant::now() + Duration::from_secs(60);
-        let (session, _) = open_session(&mut db, far).await.unwrap();
-        let names = |rows: &[Vec<Value>], at: usize| -> Vec<String> {
-            rows.iter()
-                .map(|r| r[at].to_text().unwrap_or_default())
-                .collect()
-        };
-        let rows = read_all(&mut db, &session, "SELECT rowid, name FROM t ORDER BY name").await;
-        assert_eq!(names(&rows, 1), ["a", "b", "c", "d", "e"]);
-        assert_eq!(names(&rows, 0), ["2", "3", "1", "5", "4"]);
-        let rows = read_all(
-            &mut db,
-            &session,
-            "SELECT rowid AS rowid, rowid AS _ROWID_, name FROM t ORDER BY name DESC",
-        )
-        .await;
-        assert_eq!(names(&rows, 2), ["e", "d", "c", "b", "a"]);
-        let all = prepared("SELECT rowid, rowid AS _rowid_, rowid AS oid FROM t");
-        let err = open_cursor(&mut db, &session, &all, &[], 2)
-            .await
-            .unwrap_err();
-        assert!(err.to_string().contains("rowid, _rowid_ and oid"), "{err}");
-        let left = db
-            .query("SELECT count(*) FROM sqlite_temp_master", &[])
-            .await
-            .unwrap();
-        assert_eq!(
-            left.scalar(),
-            Some(&Value::Integer(0)),
-            "no cursor table is left"
-        );
     }
 
     #[tokio::test]
