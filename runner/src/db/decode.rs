@@ -222,7 +222,24 @@ pub fn postgres_rows(rows: &[PgRow]) -> Result<Rows, DbError> {
             "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" | "CITEXT" | "UNKNOWN" => {
                 Value::Text(row.try_get(i)?)
             }
-            _ => Value::Text(row.try_get_unchecked(i)?),
+            // Enums travel as their label in either format; other types only as text (the
+            // simple protocol's results): in binary they would read as garbage.
+            _ if row.try_get_raw(i)?.format() == sqlx::postgres::PgValueFormat::Text
+                || matches!(
+                    row.column(i).type_info().kind(),
+                    sqlx::postgres::PgTypeKind::Enum(_)
+                ) =>
+            {
+                Value::Text(row.try_get_unchecked(i)?)
+            }
+            other => {
+                return Err(sqlx::Error::Decode(
+                    format!(
+                        "runner reads {other} values only as text: cast it in the query (x::text)"
+                    )
+                    .into(),
+                ));
+            }
         })
     })
 }

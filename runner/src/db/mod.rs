@@ -2,6 +2,7 @@
 //! One owned connection per run, with transactions driven by SQL, so that the executor (and
 //! later a transform's sandbox) can hold it across steps and own its lifetime.
 
+pub mod bound;
 mod decode;
 pub mod introspect;
 pub mod lock;
@@ -86,6 +87,9 @@ pub enum DbError {
     LockTimeout { url: String, waited: Duration },
     #[error("the connection is lent to a transform")]
     Lent,
+    /// The database itself refused a transform's statement (SQLite's authorizer).
+    #[error("{0}")]
+    Denied(String),
     #[error("the database did not return the id of the new {table} row")]
     NoInsertId { table: &'static str },
     #[error("this needs a {expected} connection, and this one is {actual}")]

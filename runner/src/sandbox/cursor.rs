@@ -2,10 +2,14 @@
 //! database keeps the result where writes cannot disturb it: PostgreSQL in a declared cursor,
 //! SQLite and MySQL in a temporary table numbered in the query's order.
 
+use super::authorizer;
+use super::guard::Grants;
 use super::sql::{
-    ColumnKind, MAX_BATCH_ROWS, Session, SqlError, bind, columns_of, sqlite, sqlite_rows,
+    ColumnKind, MAX_BATCH_ROWS, Page, Session, SqlError, bind, columns_of, postgres_form,
+    postgres_params, sqlite, sqlite_rows,
 };
 use super::statement::Prepared;
+use crate::db::bound::{Bounds, Params, value_bytes};
 use crate::db::{Db, Value};
 use crate::dialect::Dialect;
 
@@ -53,15 +57,20 @@ pub async fn open_cursor(
     prepared: &Prepared,
     params: &[Value],
     id: u64,
+    grants: &Grants,
 ) -> Result<Cursor, SqlError> {
     let name = format!("_runner_cursor_{id}");
     let quoted = quote(session.dialect, &name);
     let (columns, place) = match session.dialect {
         Dialect::Sqlite => {
-            prepared.check_params(params)?;
-            let sql = prepared.numbered();
-            let (columns, kinds) =
-                sqlite(db, session, |conn| Ok(columns_of(&conn.prepare(sql)?))).await?;
+            let params = prepared.ordered(params)?;
+            let sql = prepared.sql();
+            // The query alone is prepared with the authorizer; the statement that keeps its
+            // rows is runner's own.
+            let (columns, kinds) = sqlite(db, session, |conn| {
+                Ok(columns_of(&authorizer::prepare(conn, sql, grants)?))
+            })
+            .await?;
             let rowid = rowid_alias(&columns).ok_or_else(|| {
                 SqlError::Invalid(
                     "a cursor's query cannot have columns named rowid, _rowid_ and oid all at once"
@@ -72,7 +81,7 @@ pub async fn open_cursor(
             // the query returns them (its ORDER BY holds).
             sqlite(db, session, |conn| {
                 let mut create = conn.prepare(&format!("CREATE TEMP TABLE {quoted} AS {sql}"))?;
-                bind(&mut create, prepared, params)?;
+                bind(&mut create, &params)?;
                 create.raw_execute()?;
                 Ok(())
             })
@@ -89,24 +98,31 @@ pub async fn open_cursor(
             (columns, place)
         }
         Dialect::Postgres => {
-            let sql = prepared.with_literals(params, session.quoting)?;
-            let columns = db.describe_columns(&sql).await?;
-            db.execute_simple(&format!("DECLARE {quoted} NO SCROLL CURSOR FOR {sql}"))
-                .await?;
-            (columns, Place::Declared { name })
+            let form = postgres_form(db, prepared).await?;
+            let params = postgres_params(prepared, params)?;
+            db.execute_bound(
+                &format!("DECLARE {quoted} NO SCROLL CURSOR FOR {}", form.sql),
+                Params::PostgresText(&params),
+            )
+            .await?;
+            (form.columns.clone(), Place::Declared { name })
         }
         Dialect::Mysql => {
-            let sql = prepared.with_literals(params, session.quoting)?;
-            let columns = db.describe_columns(&sql).await?;
+            let sql = prepared.sql();
+            let columns = db.describe_columns(sql).await?;
             if columns.iter().any(|c| c.eq_ignore_ascii_case("_runner_n")) {
                 return Err(SqlError::Invalid(
                     "a cursor's query cannot have a column named _runner_n".into(),
                 ));
             }
+            let params = prepared.ordered(params)?;
             // Rows are numbered in the order the query returns them (its ORDER BY holds).
-            db.execute_simple(&format!(
-                "CREATE TEMPORARY TABLE {quoted} (`_runner_n` BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY) {sql}"
-            ))
+            db.execute_bound(
+                &format!(
+                    "CREATE TEMPORARY TABLE {quoted} (`_runner_n` BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY) {sql}"
+                ),
+                Params::Mysql(&params),
+            )
             .await?;
             (columns, Place::MysqlTable { name, last: 0 })
         }
@@ -118,12 +134,14 @@ pub async fn open_cursor(
     })
 }
 
-/// The next rows of a cursor, at most `max` (an empty list once exhausted).
+/// The next rows of a cursor, at most `max` of them and `bytes` in all (an empty list once
+/// exhausted).
 pub async fn fetch(
     db: &mut Db,
     session: &Session,
     cursor: &mut Cursor,
     max: u32,
+    bytes: usize,
 ) -> Result<Vec<Vec<Value>>, SqlError> {
     if cursor.exhausted {
         return Ok(Vec::new());
@@ -140,16 +158,21 @@ pub async fn fetch(
         Place::SqliteTable {
             page, last, kinds, ..
         } => {
-            sqlite(db, session, |conn| {
+            let page = sqlite(db, session, |conn| {
                 let mut statement = conn.prepare(page)?;
                 statement.raw_bind_parameter(1, *last)?;
                 statement.raw_bind_parameter(2, i64::from(max))?;
-                Ok(
-                    sqlite_rows(&mut statement, kinds, max as usize, Some(last))?
-                        .unwrap_or_default(),
-                )
+                let bounds = Bounds {
+                    rows: max as usize,
+                    bytes,
+                };
+                sqlite_rows(&mut statement, kinds, bounds, Some(last))
             })
-            .await?
+            .await?;
+            match page {
+                Page::Rows(rows) => rows,
+                Page::TooManyRows | Page::TooManyBytes => return Err(too_large()),
+            }
         }
         Place::MysqlTable { name, last } => {
             let sql = format!(
@@ -172,10 +195,19 @@ pub async fn fetch(
             out
         }
     };
+    if rows.iter().flatten().map(value_bytes).sum::<usize>() > bytes {
+        return Err(too_large());
+    }
     if rows.len() < max as usize {
         cursor.exhausted = true;
     }
     Ok(rows)
+}
+
+fn too_large() -> SqlError {
+    SqlError::Limit(
+        "a cursor's batch is larger than the memory the step has left; ask for fewer rows at a time".into(),
+    )
 }
 
 /// Closes a cursor and frees what it holds.
@@ -208,8 +240,12 @@ pub(super) mod tests {
         Db::connect(&url, &Default::default()).await.unwrap()
     }
 
+    fn grants() -> Grants {
+        Grants::new(&["t".into()], &[])
+    }
+
     fn prepared(sql: &str) -> Prepared {
-        statement::prepare(sql, Dialect::Sqlite, &Grants::new(&["t".into()], &[])).unwrap()
+        statement::prepare(sql, Dialect::Sqlite, &grants()).unwrap()
     }
 
     /// Every row of `sql`, read through a cursor two rows at a time.
@@ -218,12 +254,12 @@ pub(super) mod tests {
         session: &Session,
         sql: &str,
     ) -> Vec<Vec<Value>> {
-        let mut cursor = open_cursor(db, session, &prepared(sql), &[], 1)
+        let mut cursor = open_cursor(db, session, &prepared(sql), &[], 1, &grants())
             .await
             .unwrap();
         let mut rows = Vec::new();
         loop {
-            let batch = fetch(db, session, &mut cursor, 2).await.unwrap();
+            let batch = fetch(db, session, &mut cursor, 2, 1 << 30).await.unwrap();
             if batch.is_empty() {
                 break;
             }
@@ -260,7 +296,7 @@ pub(super) mod tests {
         .await;
         assert_eq!(names(&rows, 2), ["e", "d", "c", "b", "a"]);
         let all = prepared("SELECT rowid, rowid AS _rowid_, rowid AS oid FROM t");
-        let err = open_cursor(&mut db, &session, &all, &[], 2)
+        let err = open_cursor(&mut db, &session, &all, &[], 2, &grants())
             .await
             .unwrap_err();
         assert!(err.to_string().contains("rowid, _rowid_ and oid"), "{err}");

@@ -19,10 +19,16 @@ use super::statement::{self, Prepared};
 use crate::db::{Db, Value};
 use crate::dialect::Dialect;
 
-/// How many distinct statements a run keeps checked and ready.
-const PREPARED_CACHE: usize = 1024;
+/// The most host memory a run's cache of checked statements may take, in bytes (a quarter of
+/// the step's memory at most).
+const PREPARED_CACHE_BYTES: usize = 16 << 20;
 /// The longest message of a transform the host keeps or prints, in characters.
-const MAX_MESSAGE_CHARS: usize = 4096;
+pub(super) const MAX_MESSAGE_CHARS: usize = 4096;
+/// How much a transform may log in all, in bytes; past it, one line says that the rest was
+/// dropped.
+const MAX_LOG_BYTES: usize = 1 << 20;
+/// How many cursors a transform may hold open at once.
+pub const MAX_CURSORS: usize = 64;
 /// How the guest SDK marks the message of a panic (`PANIC_PREFIX` in guest-sdk/src/log.rs:
 /// the two must stay equal; a test below checks it).
 pub(super) const PANIC_PREFIX: &str = "panic: ";
@@ -139,8 +145,11 @@ impl ResourceLimiter for Limits {
         Err(error.context("a table could not grow"))
     }
 
+    // Sized for components made by other toolchains: componentize-py's (CPython inside) and
+    // componentize-js's have about ten core instances and several memories. Time and memory
+    // stay capped by the epoch deadline and `memory_growing` above.
     fn instances(&self) -> usize {
-        8
+        64
     }
 
     fn tables(&self) -> usize {
@@ -148,7 +157,7 @@ impl ResourceLimiter for Limits {
     }
 
     fn memories(&self) -> usize {
-        4
+        16
     }
 }
 
@@ -171,6 +180,10 @@ pub struct HostState {
     dialect: Dialect,
     grants: Grants,
     prepared: HashMap<String, Arc<Prepared>>,
+    /// About how many bytes `prepared` holds.
+    prepared_bytes: usize,
+    /// How many bytes of messages the transform has logged.
+    logged_bytes: usize,
     table: ResourceTable,
     wasi: WasiCtx,
     pub(super) limits: Limits,
@@ -212,6 +225,8 @@ impl HostState {
             dialect: config.dialect,
             grants: config.grants,
             prepared: HashMap::new(),
+            prepared_bytes: 0,
+            logged_bytes: 0,
             table: ResourceTable::new(),
             wasi: super::wasi::empty_context(),
             limits: Limits::new(config.memory_bytes),
@@ -234,14 +249,26 @@ impl HostState {
     /// How late past the deadline the server may stop a statement: its limit counts from
     /// each statement's start, so it is set again once this much time has passed.
     fn server_slack(&self) -> Duration {
-        (self.timeout / 50).max(Duration::from_millis(100))
+        (self.timeout / 50).clamp(Duration::from_millis(100), Duration::from_millis(250))
     }
 
-    /// How long a call may wait for the database: the deadline, plus the server's slack and a
-    /// second for its answer. SQLite and the servers stop a statement at the deadline
-    /// themselves; this only catches a server that does not (MySQL's limit is for SELECT).
+    /// How long a call may wait for the database: the deadline, plus the server's slack and
+    /// a moment for its answer. SQLite and the servers stop a statement at the deadline
+    /// themselves; past this the statement is cancelled from another connection (MySQL's
+    /// limit covers only SELECT, and no server limit covers a lock wait on MySQL).
     fn backstop(&self) -> Duration {
-        self.remaining() + self.server_slack() + Duration::from_secs(1)
+        self.remaining() + self.server_slack() + Duration::from_millis(250)
+    }
+
+    /// How many bytes of results the host may hold for one call: half of what the step's
+    /// memory cap leaves once the guest's memories and the statement cache are counted (the
+    /// other half is for the guest, which receives the rows into its own memory).
+    fn result_budget(&self) -> usize {
+        self.limits
+            .cap
+            .saturating_sub(self.limits.used)
+            .saturating_sub(self.prepared_bytes)
+            / 2
     }
 
     /// Remembers the first violation; the step fails with it.
@@ -256,10 +283,16 @@ impl HostState {
             return Ok(prepared.clone());
         }
         let prepared = Arc::new(statement::prepare(sql, self.dialect, &self.grants)?);
-        if self.prepared.len() >= PREPARED_CACHE {
+        let bytes = sql.len() + prepared.held_bytes();
+        let bound = PREPARED_CACHE_BYTES.min(self.limits.cap / 4);
+        if self.prepared_bytes + bytes > bound {
             self.prepared.clear();
+            self.prepared_bytes = 0;
         }
-        self.prepared.insert(sql.to_string(), prepared.clone());
+        if bytes <= bound {
+            self.prepared_bytes += bytes;
+            self.prepared.insert(sql.to_string(), prepared.clone());
+        }
         Ok(prepared)
     }
 
@@ -267,79 +300,85 @@ impl HostState {
     fn refuse_after_violation(&self) -> Result<(), wit_db::DbError> {
         match &self.violation {
             Some(violation) => Err(wit_db::DbError::Denied(format!(
-                "an earlier statement was refused ({violation}); nothing more runs"
+                "an earlier statement was refused ({}); nothing more runs",
+                bounded_text(violation, 200)
             ))),
             None => Ok(()),
         }
     }
 
-    /// Takes the connection for one call, opening the session on first use and keeping the
-    /// server's statement time limit within the deadline. A missing connection or a failed
-    /// setup is the guest's error.
-    async fn take_connection(&mut self) -> Result<(Db, Session), wit_db::DbError> {
-        let Some(mut db) = self.db.take() else {
+    /// Opens the session on first use and keeps the server's statement time limit within the
+    /// deadline; returns the session for one call. A missing connection or a failed setup is
+    /// the guest's error.
+    async fn session(&mut self) -> Result<Session, wit_db::DbError> {
+        let slack = self.server_slack();
+        let remaining = self.remaining();
+        let deadline = self.deadline;
+        let Some(db) = self.db.as_mut() else {
             return Err(wit_db::DbError::Denied("no database is open here".into()));
         };
         let prepared = async {
             let session = match self.session {
                 Some(session) => session,
                 None => {
-                    let (session, restore) = sql::open_session(&mut db, self.deadline).await?;
+                    let (session, restore) = sql::open_session(db, deadline).await?;
                     self.session = Some(session);
                     self.restore_limit = restore;
                     session
                 }
             };
             if session.dialect != Dialect::Sqlite
-                && self
-                    .limited_at
-                    .is_none_or(|at| at.elapsed() >= self.server_slack())
+                && self.limited_at.is_none_or(|at| at.elapsed() >= slack)
             {
-                sql::limit_statements(&mut db, &session, self.remaining()).await?;
+                sql::limit_statements(db, &session, remaining).await?;
                 self.limited_at = Some(Instant::now());
             }
             Ok::<_, crate::db::DbError>(session)
         }
         .await;
         match prepared {
-            Ok(session) => Ok((db, session)),
-            Err(error) => {
-                self.db = Some(db);
-                Err(wit_db::DbError::Sql(error.to_string()))
+            Ok(mut session) => {
+                session.value_bytes = self.result_budget();
+                Ok(session)
             }
+            Err(error) => Err(wit_db::DbError::Sql(bounded_text(&error.to_string(), 2000))),
         }
     }
 
-    /// Checks `sql` with the guard, then takes the connection to run it.
+    /// Checks `sql` with the guard, then readies the session to run it.
     async fn begin_statement(
         &mut self,
         sql: &str,
-    ) -> Result<(Db, Session, Arc<Prepared>), wit_db::DbError> {
+    ) -> Result<(Session, Arc<Prepared>), wit_db::DbError> {
         self.refuse_after_violation()?;
         let prepared = match self.prepare(sql) {
             Ok(prepared) => prepared,
             Err(error) => return Err(self.guest_error(sql, error)),
         };
-        let (db, session) = self.take_connection().await?;
-        Ok((db, session, prepared))
+        let session = self.session().await?;
+        Ok((session, prepared))
     }
 
-    /// Gives the connection back after a call and turns its outcome into the guest's result;
-    /// a call that ran out of time traps.
-    fn finish<T>(
+    /// Turns a call's outcome into the guest's result; a call that ran out of time traps,
+    /// after the statement still running (if any) is cancelled from another connection.
+    async fn finish<T>(
         &mut self,
-        db: Db,
+        session: &Session,
         sql: &str,
         outcome: Result<Result<T, SqlError>, tokio::time::error::Elapsed>,
     ) -> wasmtime::Result<Result<T, wit_db::DbError>> {
-        self.db = Some(db);
         self.stats.statements += 1;
         let result = match outcome {
             // Stopped at the deadline (SQLite interrupted itself, the server's limit struck),
             // or failed past it: out of time either way.
             Ok(Err(SqlError::Db(_))) if Instant::now() >= self.deadline => None,
             Ok(result) => Some(result),
-            Err(_) => None,
+            Err(_) => {
+                if let Some(db) = self.db.as_ref() {
+                    sql::cancel(db, session).await;
+                }
+                None
+            }
         };
         let Some(result) = result else {
             let message = format!(
@@ -355,7 +394,7 @@ impl HostState {
 
     fn guest_error(&mut self, sql: &str, error: SqlError) -> wit_db::DbError {
         match error {
-            SqlError::Denied(reason) => {
+            SqlError::Denied(reason) | SqlError::Db(crate::db::DbError::Denied(reason)) => {
                 self.violate(format!("refused `{}`: {reason}", statement_text(sql)));
                 wit_db::DbError::Denied(reason)
             }
@@ -364,7 +403,7 @@ impl HostState {
                 wit_db::DbError::Limit(reason)
             }
             SqlError::Invalid(reason) => wit_db::DbError::Sql(reason),
-            SqlError::Db(error) => wit_db::DbError::Sql(error.to_string()),
+            SqlError::Db(error) => wit_db::DbError::Sql(bounded_text(&error.to_string(), 2000)),
         }
     }
 
@@ -391,8 +430,36 @@ impl HostState {
 
 /// A statement on one line, shortened, for messages.
 fn statement_text(sql: &str) -> String {
-    let statement: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
-    statement.chars().take(200).collect()
+    let head: String = sql.chars().take(400).collect();
+    let statement: String = head.split_whitespace().collect::<Vec<_>>().join(" ");
+    bounded_text(&statement, 200)
+}
+
+/// Text a transform chose, made safe to print and store: at most `max` characters (the rest
+/// replaced by a note of how much was cut), and every control character, and the Unicode
+/// characters that reorder or hide text on a terminal, written as a `\u{..}` escape, so that
+/// nothing a transform says can move the cursor, clear a screen or fake runner's own output.
+pub fn bounded_text(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(4 * max));
+    let mut chars = text.chars();
+    for ch in chars.by_ref().take(max) {
+        let hidden = ch.is_control()
+            || matches!(ch, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}');
+        if ch == '\t' {
+            out.push(' ');
+        } else if hidden {
+            use std::fmt::Write as _;
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(ch));
+        } else {
+            out.push(ch);
+        }
+    }
+    let rest = chars.count();
+    if rest > 0 {
+        use std::fmt::Write as _;
+        let _ = write!(out, "... ({rest} more characters)");
+    }
+    out
 }
 
 /// `5m`, `90s`, `250ms`.
@@ -471,16 +538,27 @@ impl wit_db::Host for HostState {
         params: Vec<wit_db::Value>,
     ) -> wasmtime::Result<Result<wit_db::Rows, wit_db::DbError>> {
         let params: Vec<Value> = params.into_iter().map(to_value).collect();
-        let (mut db, session, prepared) = match self.begin_statement(&sql).await {
+        let (session, prepared) = match self.begin_statement(&sql).await {
             Ok(taken) => taken,
             Err(error) => return Ok(Err(error)),
         };
+        let backstop = self.backstop();
+        let Some(db) = self.db.as_mut() else {
+            return Ok(Err(no_database()));
+        };
         let outcome = tokio::time::timeout(
-            self.backstop(),
-            sql::query(&mut db, &session, &prepared, &params),
+            backstop,
+            sql::query(
+                db,
+                &session,
+                &prepared,
+                &params,
+                &self.grants,
+                session.value_bytes,
+            ),
         )
         .await;
-        let result = self.finish(db, &sql, outcome)?;
+        let result = self.finish(&session, &sql, outcome).await?;
         Ok(result.map(|rows| {
             Stats::add(
                 &mut self.stats.rows_read,
@@ -521,18 +599,29 @@ impl wit_db::Host for HostState {
         params: Vec<wit_db::Value>,
     ) -> wasmtime::Result<Result<Resource<GuestCursor>, wit_db::DbError>> {
         let params: Vec<Value> = params.into_iter().map(to_value).collect();
-        let (mut db, session, prepared) = match self.begin_statement(&sql).await {
+        if self.cursors.len() >= MAX_CURSORS {
+            let reason = format!(
+                "a transform may hold at most {MAX_CURSORS} cursors open at once: drop the ones it is done with"
+            );
+            self.violate(reason.clone());
+            return Ok(Err(wit_db::DbError::Limit(reason)));
+        }
+        let (session, prepared) = match self.begin_statement(&sql).await {
             Ok(taken) => taken,
             Err(error) => return Ok(Err(error)),
         };
         self.next_cursor += 1;
         let id = self.next_cursor;
+        let backstop = self.backstop();
+        let Some(db) = self.db.as_mut() else {
+            return Ok(Err(no_database()));
+        };
         let outcome = tokio::time::timeout(
-            self.backstop(),
-            cursor::open_cursor(&mut db, &session, &prepared, &params, id),
+            backstop,
+            cursor::open_cursor(db, &session, &prepared, &params, id, &self.grants),
         )
         .await;
-        match self.finish(db, &sql, outcome)? {
+        match self.finish(&session, &sql, outcome).await? {
             Ok(cursor) => {
                 self.cursors.insert(id, (cursor, prepared));
                 Ok(Ok(self.table.push(GuestCursor { id })?))
@@ -542,22 +631,30 @@ impl wit_db::Host for HostState {
     }
 }
 
+fn no_database() -> wit_db::DbError {
+    wit_db::DbError::Denied("no database is open here".into())
+}
+
 impl HostState {
     async fn execute_batch(
         &mut self,
         sql: String,
         batch: Vec<Vec<Value>>,
     ) -> wasmtime::Result<Result<u64, wit_db::DbError>> {
-        let (mut db, session, prepared) = match self.begin_statement(&sql).await {
+        let (session, prepared) = match self.begin_statement(&sql).await {
             Ok(taken) => taken,
             Err(error) => return Ok(Err(error)),
         };
+        let backstop = self.backstop();
+        let Some(db) = self.db.as_mut() else {
+            return Ok(Err(no_database()));
+        };
         let outcome = tokio::time::timeout(
-            self.backstop(),
-            sql::execute_many(&mut db, &session, &prepared, &batch),
+            backstop,
+            sql::execute_many(db, &session, &prepared, &batch, &self.grants),
         )
         .await;
-        let result = self.finish(db, &sql, outcome)?;
+        let result = self.finish(&session, &sql, outcome).await?;
         Ok(result.inspect(|changed| {
             Stats::add(
                 &mut self.stats.rows_written,
@@ -581,19 +678,23 @@ impl wit_db::HostCursor for HostState {
         let Some((mut open, prepared)) = self.cursors.remove(&id) else {
             return Ok(Ok(Vec::new()));
         };
-        let (mut db, session) = match self.take_connection().await {
-            Ok(taken) => taken,
+        let session = match self.session().await {
+            Ok(session) => session,
             Err(error) => {
                 self.cursors.insert(id, (open, prepared));
                 return Ok(Err(error));
             }
         };
+        let backstop = self.backstop();
+        let Some(db) = self.db.as_mut() else {
+            return Ok(Err(no_database()));
+        };
         let outcome = tokio::time::timeout(
-            self.backstop(),
-            cursor::fetch(&mut db, &session, &mut open, max),
+            backstop,
+            cursor::fetch(db, &session, &mut open, max, session.value_bytes),
         )
         .await;
-        let result = self.finish(db, "FETCH (cursor)", outcome);
+        let result = self.finish(&session, "FETCH (cursor)", outcome).await;
         if let Ok(Ok(rows)) = &result {
             Stats::add(
                 &mut self.stats.rows_read,
@@ -633,11 +734,19 @@ impl wit_log::Host for HostState {
             wit_log::Level::Warn => LogLevel::Warn,
             wit_log::Level::Error => LogLevel::Error,
         };
-        // Keep what a hostile transform can make the host hold or print bounded.
-        let message: String = match message.char_indices().nth(MAX_MESSAGE_CHARS) {
-            Some((end, _)) => message[..end].to_string(),
-            None => message,
-        };
+        // Keep what a hostile transform can make the host hold or print bounded, and free of
+        // anything a terminal would obey.
+        if self.logged_bytes >= MAX_LOG_BYTES {
+            return Ok(());
+        }
+        let mut message = bounded_text(&message, MAX_MESSAGE_CHARS);
+        self.logged_bytes += message.len();
+        if self.logged_bytes >= MAX_LOG_BYTES {
+            message = format!(
+                "the transform logged more than {} MiB: its further messages are dropped",
+                MAX_LOG_BYTES >> 20
+            );
+        }
         match &self.listener {
             Some(listener) => listener.log(level, &message),
             None => tracing::debug!(target: "runner::transform", "{}: {message}", self.module),
@@ -687,7 +796,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_long_panic_message_is_kept_shortened() {
+    async fn a_long_or_hostile_message_is_kept_short_and_harmless() {
         let mut state = HostState::new(HostConfig {
             db: None,
             module: "test".into(),
@@ -700,13 +809,34 @@ mod tests {
         let long = format!("{PANIC_PREFIX}{}", "é".repeat(10 * MAX_MESSAGE_CHARS));
         state.log(wit_log::Level::Error, long).await.unwrap();
         let panic = state.panic.as_deref().unwrap_or_default();
-        assert_eq!(
-            panic.chars().count(),
-            MAX_MESSAGE_CHARS - PANIC_PREFIX.len()
+        assert!(panic.starts_with("éé"), "{panic}");
+        let more = 10 * MAX_MESSAGE_CHARS + PANIC_PREFIX.len() - MAX_MESSAGE_CHARS;
+        assert!(
+            panic.ends_with(&format!("... ({more} more characters)")),
+            "{panic}"
         );
-        assert!(panic.chars().all(|c| c == 'é'));
-        let logged = state.last_error_log.as_deref().unwrap_or_default();
-        assert_eq!(logged.chars().count(), MAX_MESSAGE_CHARS);
+        assert!(panic.chars().count() < MAX_MESSAGE_CHARS + 40);
+        state
+            .log(
+                wit_log::Level::Error,
+                "\x1b[2J\x1b[31mFAKE\r\0 \u{202e}txt.exe".into(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            state.last_error_log.as_deref(),
+            Some("\\u{1b}[2J\\u{1b}[31mFAKE\\u{d}\\u{0} \\u{202e}txt.exe")
+        );
+        // Past the volume bound, messages are dropped with one line that says so.
+        for _ in 0..(MAX_LOG_BYTES / MAX_MESSAGE_CHARS + 10) {
+            state
+                .log(wit_log::Level::Error, "x".repeat(MAX_MESSAGE_CHARS))
+                .await
+                .unwrap();
+        }
+        let last = state.last_error_log.clone().unwrap_or_default();
+        assert!(last.contains("further messages are dropped"), "{last}");
+        assert!(state.logged_bytes <= MAX_LOG_BYTES + 2 * MAX_MESSAGE_CHARS);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! which reach the database only through the SQL guard and only on the revision's own
 //! connection, inside its transaction.
 
+mod authorizer;
 mod bindings;
 pub mod cursor;
 pub mod engine;
@@ -25,6 +26,10 @@ use engine::{EngineError, Origin, Sandbox};
 use guard::Grants;
 use host::{HostConfig, HostState};
 pub use host::{LogLevel, Stats, TransformListener};
+
+/// How long past its `timeout` a transform may take before the host stops waiting for it:
+/// enough for a database call's own backstop to end it first (see `HostState::backstop`).
+const HOST_GRACE: Duration = Duration::from_millis(750);
 
 /// One run of a transform.
 pub struct TransformCall<'a> {
@@ -122,15 +127,19 @@ pub async fn run(
             listener,
         },
     );
-    let outcome = async {
+    // The epoch deadline stops wasm that runs; this one stops a transform that waits in
+    // the host (a WASI sleep or poll) or a database call past its own backstop.
+    let overall = call.timeout + HOST_GRACE;
+    let outcome = tokio::time::timeout(overall, async {
         let instance =
             Transform::instantiate_async(&mut store, &component.component, &sandbox.linker).await?;
         match call.direction {
             Direction::Up => instance.call_up(&mut store, call.args).await,
             Direction::Down => instance.call_down(&mut store, call.args).await,
         }
-    }
-    .await;
+    })
+    .await
+    .unwrap_or_else(|_| Err(wasmtime::Trap::Interrupt.into()));
     let ended = store.data_mut().end_session().await;
     let mut state = store.into_data();
     match state.db.take() {
@@ -151,11 +160,12 @@ pub async fn run(
                 origin,
             }),
         },
-        Ok(Err(message)) => failure(
-            state
-                .violation
-                .unwrap_or_else(|| format!("it returned an error: {message}")),
-        ),
+        Ok(Err(message)) => failure(state.violation.unwrap_or_else(|| {
+            format!(
+                "it returned an error: {}",
+                host::bounded_text(&message, host::MAX_MESSAGE_CHARS)
+            )
+        })),
         Err(trap) => failure(state.violation.unwrap_or_else(|| {
             if trap.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
                 format!(

@@ -1,7 +1,8 @@
-//! Running a transform's checked statements on the revision's connection. SQLite goes through
-//! rusqlite on sqlx's own handle (prepared once, stepped per row: no hop to sqlx's worker thread
-//! per row); PostgreSQL and MySQL get statements with their values as literals, a batch joined
-//! into one script, one round trip. Cursors live in `cursor.rs`. No statement outlives the
+//! Running a transform's checked statements on the revision's connection, always as one
+//! prepared statement with bound values. SQLite goes through rusqlite on sqlx's own handle
+//! (prepared once, stepped per row: no hop to sqlx's worker thread per row), with SQLite's
+//! authorizer confirming what each statement touches; PostgreSQL through the extended protocol,
+//! MySQL through `COM_STMT_PREPARE`. Cursors live in `cursor.rs`. No statement outlives the
 //! transform's deadline: SQLite interrupts itself, the servers are given a statement time limit.
 
 use std::ffi::{c_int, c_void};
@@ -11,7 +12,10 @@ use rusqlite::ToSql;
 use rusqlite::ffi;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 
-use super::statement::{self, Prepared, StatementError};
+use super::authorizer;
+use super::guard::{self, Grants};
+use super::statement::{self, PostgresForm, Prepared, StatementError};
+use crate::db::bound::{Bounded, Bounds, Params, value_bytes};
 use crate::db::{Db, DbError, Rows, Value};
 use crate::dialect::{Dialect, Quoting};
 
@@ -19,10 +23,6 @@ use crate::dialect::{Dialect, Quoting};
 pub const MAX_QUERY_ROWS: usize = 100_000;
 /// The most rows one cursor batch returns.
 pub const MAX_BATCH_ROWS: u32 = 10_000;
-/// How many statements of a batch travel in one script (PostgreSQL, MySQL).
-const SCRIPT_STATEMENTS: usize = 500;
-/// How large one batch script may grow before it is sent.
-const SCRIPT_BYTES: usize = 1 << 20;
 /// How many SQLite virtual machine instructions run between two looks at the clock.
 const SQLITE_CLOCK_EVERY: c_int = 1000;
 
@@ -57,6 +57,11 @@ pub struct Session {
     pub deadline: Instant,
     /// MariaDB limits a statement's time otherwise than MySQL does.
     mariadb: bool,
+    /// The largest string or blob SQLite may make for the transform; the most bytes of
+    /// results one call may hold.
+    pub value_bytes: usize,
+    /// The server's id for this connection, to cancel a statement from another one.
+    server_id: Option<u64>,
 }
 
 /// Prepares the connection for literal statements and learns how to quote for it. Returns the
@@ -71,6 +76,8 @@ pub async fn open_session(
         quoting: Quoting::default(),
         deadline,
         mariadb: db.info.mariadb,
+        value_bytes: 64 << 20,
+        server_id: None,
     };
     let restore = match session.dialect {
         Dialect::Postgres => {
@@ -83,6 +90,12 @@ pub async fn open_session(
             let old = rows.scalar().and_then(Value::to_text).unwrap_or_default();
             let old = statement::literal(&Value::Text(old), Dialect::Postgres, session.quoting)
                 .map_err(|e| decode_error("statement_timeout", e.to_string()))?;
+            session.server_id = db
+                .query("SELECT pg_backend_pid()", &[])
+                .await?
+                .scalar()
+                .and_then(Value::as_i64)
+                .and_then(|id| u64::try_from(id).ok());
             Some(format!("SET statement_timeout = {old}"))
         }
         Dialect::Mysql => {
@@ -107,6 +120,12 @@ pub async fn open_session(
                     !old.is_empty() && old.bytes().all(|b| b.is_ascii_digit() || b == b'.')
                 })
                 .unwrap_or_else(|| "0".into());
+            session.server_id = db
+                .query("SELECT CONNECTION_ID()", &[])
+                .await?
+                .scalar()
+                .and_then(Value::as_i64)
+                .and_then(|id| u64::try_from(id).ok());
             Some(format!("SET SESSION {variable} = {old}"))
         }
         Dialect::Sqlite => None,
@@ -151,23 +170,54 @@ pub async fn limit_statements(
     db.execute_simple(&sql).await.map(drop)
 }
 
+/// Stops the statement the session's connection is running, from a connection of its own
+/// (PostgreSQL's `pg_cancel_backend`, MySQL's `KILL QUERY`): for a statement still running
+/// past the deadline, which the server's own limit did not stop. Best effort, bounded in time.
+pub async fn cancel(db: &Db, session: &Session) {
+    let Some(id) = session.server_id else {
+        return;
+    };
+    let sql = match session.dialect {
+        Dialect::Sqlite => return,
+        Dialect::Postgres => format!("SELECT pg_cancel_backend({id})"),
+        Dialect::Mysql => format!("KILL QUERY {id}"),
+    };
+    let options = crate::db::ConnectOptions {
+        create_sqlite_file: false,
+        lock_timeout: Duration::from_secs(1),
+    };
+    let url = db.url.clone();
+    let cancelled = tokio::time::timeout(Duration::from_secs(2), async move {
+        let mut other = Db::connect(&url, &options).await?;
+        other.execute_simple(&sql).await?;
+        other.close().await
+    })
+    .await;
+    if let Ok(Err(error)) = cancelled {
+        tracing::debug!("could not cancel the transform's statement: {error}");
+    }
+}
+
 /// Runs `work` on the SQLite connection, interrupted once the session's deadline passes.
 pub(super) async fn sqlite<T>(
     db: &mut Db,
     session: &Session,
     work: impl FnOnce(&rusqlite::Connection) -> Result<T, DbError>,
 ) -> Result<T, DbError> {
-    let deadline = session.deadline;
-    db.with_sqlite(|conn| before_deadline(conn, deadline, work))
+    let (deadline, value_bytes) = (session.deadline, session.value_bytes);
+    db.with_sqlite(|conn| before_deadline(conn, deadline, value_bytes, work))
         .await
 }
 
 /// A statement runs on this thread, where no timer can stop it: SQLite itself looks at the
 /// clock every few instructions, through a progress handler installed for the length of
-/// `work` (rusqlite installs one only on connections it owns, hence the C API).
+/// `work` (rusqlite installs one only on connections it owns, hence the C API). For the same
+/// length no string or blob may grow past `value_bytes` (`SQLITE_LIMIT_LENGTH`): a value
+/// SQLite makes lives in the host's memory, which the step's memory cap covers.
 fn before_deadline<T>(
     conn: &rusqlite::Connection,
     deadline: Instant,
+    value_bytes: usize,
     work: impl FnOnce(&rusqlite::Connection) -> Result<T, DbError>,
 ) -> Result<T, DbError> {
     unsafe extern "C" fn past_deadline(deadline: *mut c_void) -> c_int {
@@ -175,14 +225,18 @@ fn before_deadline<T>(
         let deadline = unsafe { *deadline.cast::<Instant>() };
         c_int::from(Instant::now() >= deadline)
     }
-    /// Removes the handler however `work` ends.
-    struct Installed(*mut ffi::sqlite3);
+    /// Removes the handler and puts the length limit back however `work` ends.
+    struct Installed(*mut ffi::sqlite3, c_int);
     impl Drop for Installed {
         fn drop(&mut self) {
             // SAFETY: the handle is the open connection the handler was installed on.
-            unsafe { ffi::sqlite3_progress_handler(self.0, 0, None, std::ptr::null_mut()) }
+            unsafe {
+                ffi::sqlite3_progress_handler(self.0, 0, None, std::ptr::null_mut());
+                ffi::sqlite3_limit(self.0, ffi::SQLITE_LIMIT_LENGTH, self.1);
+            }
         }
     }
+    let length = c_int::try_from(value_bytes).unwrap_or(c_int::MAX).max(1);
     // SAFETY: `conn` borrows sqlx's open connection for this call; the handler's argument is
     // `deadline`, a parameter, dropped only after the local `_installed` removed the handler.
     let _installed = unsafe {
@@ -193,7 +247,8 @@ fn before_deadline<T>(
             Some(past_deadline),
             std::ptr::from_ref(&deadline).cast_mut().cast(),
         );
-        Installed(handle)
+        let old = ffi::sqlite3_limit(handle, ffi::SQLITE_LIMIT_LENGTH, length);
+        Installed(handle, old)
     };
     work(conn)
 }
@@ -279,43 +334,55 @@ impl ColumnKind {
     }
 }
 
-/// Binds checked parameters.
+/// Binds a statement's parameters, in order.
 pub(super) fn bind(
     statement: &mut rusqlite::Statement<'_>,
-    prepared: &Prepared,
-    params: &[Value],
+    params: &[&Value],
 ) -> Result<(), DbError> {
-    for (index, param) in params.iter().take(prepared.parameters()).enumerate() {
+    for (index, param) in params.iter().enumerate() {
         statement.raw_bind_parameter(index + 1, Param(param))?;
     }
     Ok(())
 }
 
-/// Steps a bound SQLite statement, reading at most `limit` rows (`None` if there were more).
+/// A page of rows read within its bounds, or which bound it passed.
+pub(super) enum Page {
+    Rows(Vec<Vec<Value>>),
+    TooManyRows,
+    TooManyBytes,
+}
+
+/// Steps a bound SQLite statement, reading at most `bounds` of rows and bytes.
 /// With `key`, column 0 is a cursor's row number: not returned, the last one read kept there.
 pub(super) fn sqlite_rows(
     statement: &mut rusqlite::Statement<'_>,
     kinds: &[ColumnKind],
-    limit: usize,
+    bounds: Bounds,
     mut key: Option<&mut i64>,
-) -> Result<Option<Vec<Vec<Value>>>, DbError> {
+) -> Result<Page, DbError> {
     let first = usize::from(key.is_some());
     let mut rows = statement.raw_query();
     let mut out = Vec::new();
+    let mut bytes = 0usize;
     while let Some(row) = rows.next()? {
-        if out.len() == limit {
-            return Ok(None);
+        if out.len() == bounds.rows {
+            return Ok(Page::TooManyRows);
         }
         if let Some(key) = key.as_deref_mut() {
             *key = row.get(0)?;
         }
         let mut values = Vec::with_capacity(kinds.len());
         for (i, kind) in kinds.iter().enumerate() {
-            values.push(kind.read(row.get_ref(first + i)?));
+            let value = kind.read(row.get_ref(first + i)?);
+            bytes += value_bytes(&value);
+            values.push(value);
+        }
+        if bytes > bounds.bytes {
+            return Ok(Page::TooManyBytes);
         }
         out.push(values);
     }
-    Ok(Some(out))
+    Ok(Page::Rows(out))
 }
 
 /// A statement's column names, and how to read each.
@@ -330,76 +397,161 @@ pub(super) fn columns_of(statement: &rusqlite::Statement<'_>) -> (Vec<String>, V
     )
 }
 
-/// Runs a query and reads all its rows.
+/// A PostgreSQL statement's form for the server, learnt on its first run: each placeholder
+/// cast from text to the type the server infers for it (`CAST(CAST($1 AS TEXT) AS deal_state)`),
+/// so that a value bound as text reaches any column as a literal of it would.
+pub(super) async fn postgres_form<'p>(
+    db: &mut Db,
+    prepared: &'p Prepared,
+) -> Result<&'p PostgresForm, SqlError> {
+    if let Some(form) = prepared.postgres.get() {
+        return Ok(form);
+    }
+    let described = db.postgres_describe(prepared.sql()).await?;
+    let types = described.parameter_types;
+    let sql = guard::replace_placeholders(prepared.sql(), Dialect::Postgres, |n| {
+        match types.get(n - 1).map(String::as_str) {
+            None | Some("text") => format!("CAST(${n} AS TEXT)"),
+            Some(ty) => format!("CAST(CAST(${n} AS TEXT) AS {ty})"),
+        }
+    })
+    .map_err(|denied| SqlError::Denied(denied.0))?;
+    Ok(prepared.postgres.get_or_init(|| PostgresForm {
+        sql,
+        columns: described.columns,
+    }))
+}
+
+/// The parameters of one run as PostgreSQL takes them: text, by number.
+pub(super) fn postgres_params(
+    prepared: &Prepared,
+    params: &[Value],
+) -> Result<Vec<Option<String>>, SqlError> {
+    prepared
+        .ordered(params)?
+        .into_iter()
+        .map(|value| statement::postgres_text(value).map_err(SqlError::from))
+        .collect()
+}
+
+fn too_large(rows: bool) -> SqlError {
+    if rows {
+        SqlError::Limit(format!(
+            "the query returns more than {MAX_QUERY_ROWS} rows; read it with a cursor"
+        ))
+    } else {
+        SqlError::Limit(
+            "the query's result is larger than the memory the step has left; read it with a cursor in smaller batches".into(),
+        )
+    }
+}
+
+/// Runs a query and reads all its rows, holding at most `bytes` of them.
 pub async fn query(
     db: &mut Db,
     session: &Session,
     prepared: &Prepared,
     params: &[Value],
+    grants: &Grants,
+    bytes: usize,
 ) -> Result<Rows, SqlError> {
-    let too_many = || {
-        SqlError::Limit(format!(
-            "the query returns more than {MAX_QUERY_ROWS} rows; read it with a cursor"
-        ))
+    let bounds = Bounds {
+        rows: MAX_QUERY_ROWS,
+        bytes,
     };
-    if session.dialect == Dialect::Sqlite {
-        prepared.check_params(params)?;
-        let result = sqlite(db, session, |conn| {
-            let mut statement = conn.prepare(prepared.numbered())?;
-            let (columns, kinds) = columns_of(&statement);
-            bind(&mut statement, prepared, params)?;
-            Ok(sqlite_rows(&mut statement, &kinds, MAX_QUERY_ROWS, None)?
-                .map(|rows| Rows { columns, rows }))
-        })
-        .await?;
-        return result.ok_or_else(too_many);
+    let bounded = match session.dialect {
+        Dialect::Sqlite => {
+            let params = prepared.ordered(params)?;
+            sqlite(db, session, |conn| {
+                let mut statement = authorizer::prepare(conn, prepared.sql(), grants)?;
+                let (columns, kinds) = columns_of(&statement);
+                bind(&mut statement, &params)?;
+                Ok(match sqlite_rows(&mut statement, &kinds, bounds, None)? {
+                    Page::Rows(rows) => Bounded::Rows(Rows { columns, rows }),
+                    Page::TooManyRows => Bounded::TooManyRows,
+                    Page::TooManyBytes => Bounded::TooManyBytes,
+                })
+            })
+            .await?
+        }
+        Dialect::Postgres => {
+            let form = postgres_form(db, prepared).await?;
+            let params = postgres_params(prepared, params)?;
+            let mut bounded = db
+                .query_bound(&form.sql, Params::PostgresText(&params), bounds)
+                .await?;
+            if let Bounded::Rows(rows) = &mut bounded
+                && rows.columns.is_empty()
+            {
+                rows.columns = form.columns.clone();
+            }
+            bounded
+        }
+        Dialect::Mysql => {
+            let params = prepared.ordered(params)?;
+            let mut bounded = db
+                .query_bound(prepared.sql(), Params::Mysql(&params), bounds)
+                .await?;
+            if let Bounded::Rows(rows) = &mut bounded
+                && rows.columns.is_empty()
+            {
+                rows.columns = db.describe_columns(prepared.sql()).await?;
+            }
+            bounded
+        }
+    };
+    match bounded {
+        Bounded::Rows(rows) => Ok(rows),
+        Bounded::TooManyRows => Err(too_large(true)),
+        Bounded::TooManyBytes => Err(too_large(false)),
     }
-    let sql = prepared.with_literals(params, session.quoting)?;
-    db.query_limited(&sql, MAX_QUERY_ROWS)
-        .await?
-        .ok_or_else(too_many)
 }
 
-/// Runs one statement once per parameter list without a round trip per row.
+/// Runs one statement once per parameter list: on SQLite a prepared statement stepped per
+/// row on the connection's own handle; on PostgreSQL and MySQL one prepared statement,
+/// executed per row with its values bound.
 pub async fn execute_many(
     db: &mut Db,
     session: &Session,
     prepared: &Prepared,
     batch: &[Vec<Value>],
+    grants: &Grants,
 ) -> Result<u64, SqlError> {
-    if session.dialect == Dialect::Sqlite {
-        for params in batch {
-            prepared.check_params(params)?;
+    let mut changed = 0u64;
+    match session.dialect {
+        Dialect::Sqlite => {
+            let batch: Vec<Vec<&Value>> = batch
+                .iter()
+                .map(|params| prepared.ordered(params))
+                .collect::<Result<_, _>>()?;
+            changed = sqlite(db, session, |conn| {
+                let mut statement = authorizer::prepare(conn, prepared.sql(), grants)?;
+                let mut changed = 0u64;
+                for params in &batch {
+                    bind(&mut statement, params)?;
+                    changed += statement.raw_execute()? as u64;
+                }
+                Ok(changed)
+            })
+            .await?;
         }
-        let changed = sqlite(db, session, |conn| {
-            let mut statement = conn.prepare(prepared.numbered())?;
-            let mut changed = 0u64;
+        Dialect::Postgres => {
+            let form = postgres_form(db, prepared).await?;
             for params in batch {
-                bind(&mut statement, prepared, params)?;
-                changed += statement.raw_execute()? as u64;
+                let params = postgres_params(prepared, params)?;
+                changed += db
+                    .execute_bound(&form.sql, Params::PostgresText(&params))
+                    .await?;
             }
-            Ok(changed)
-        })
-        .await?;
-        return Ok(changed);
-    }
-    let mut changed = 0;
-    let mut script = String::new();
-    let mut pending = 0;
-    for params in batch {
-        if pending > 0 {
-            script.push_str(";\n");
         }
-        prepared.write_literals(&mut script, params, session.quoting)?;
-        pending += 1;
-        if pending == SCRIPT_STATEMENTS || script.len() >= SCRIPT_BYTES {
-            changed += db.execute_simple(&script).await?;
-            script.clear();
-            pending = 0;
+        Dialect::Mysql => {
+            for params in batch {
+                let params = prepared.ordered(params)?;
+                changed += db
+                    .execute_bound(prepared.sql(), Params::Mysql(&params))
+                    .await?;
+            }
         }
-    }
-    if pending > 0 {
-        changed += db.execute_simple(&script).await?;
     }
     Ok(changed)
 }
@@ -415,9 +567,15 @@ mod tests {
         Db::connect(&url, &Default::default()).await.unwrap()
     }
 
-    fn prepared(sql: &str) -> Prepared {
-        statement::prepare(sql, Dialect::Sqlite, &Grants::new(&["t".into()], &[])).unwrap()
+    fn grants() -> Grants {
+        Grants::new(&[], &["t".into()])
     }
+
+    fn prepared(sql: &str) -> Prepared {
+        statement::prepare(sql, Dialect::Sqlite, &grants()).unwrap()
+    }
+
+    const BYTES: usize = 1 << 30;
 
     #[tokio::test]
     async fn a_sqlite_statement_stops_at_the_deadline() {
@@ -432,7 +590,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(restore, None);
-        let err = query(&mut db, &session, &prepared(endless), &[])
+        let err = query(&mut db, &session, &prepared(endless), &[], &grants(), BYTES)
             .await
             .unwrap_err();
         let elapsed = started.elapsed();
@@ -481,19 +639,32 @@ mod tests {
             Value::Text("it's".into()),
             Value::Blob(vec![0, 1, 255]),
         ];
-        let changed = execute_many(&mut db, &session, &insert, &[row.clone(), row.clone()])
-            .await
-            .unwrap();
+        let changed = execute_many(
+            &mut db,
+            &session,
+            &insert,
+            &[row.clone(), row.clone()],
+            &grants(),
+        )
+        .await
+        .unwrap();
         assert_eq!(changed, 2);
-        let rows = query(&mut db, &session, &prepared("SELECT * FROM t"), &[])
-            .await
-            .unwrap();
+        let rows = query(
+            &mut db,
+            &session,
+            &prepared("SELECT * FROM t"),
+            &[],
+            &grants(),
+            BYTES,
+        )
+        .await
+        .unwrap();
         assert_eq!(rows.rows, [row.clone(), row.clone()]);
         assert_eq!(
             read_all(&mut db, &session, "SELECT * FROM t").await,
             [row.clone(), row]
         );
-        let err = execute_many(&mut db, &session, &insert, &[vec![Value::Null]])
+        let err = execute_many(&mut db, &session, &insert, &[vec![Value::Null]], &grants())
             .await
             .unwrap_err();
         assert!(

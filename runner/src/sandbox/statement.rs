@@ -1,32 +1,33 @@
-//! A transform's statement made ready to run: checked by the guard, its placeholders found
-//! (`$1, $2, ...` on every database; `?` too on SQLite and MySQL), and written for the
-//! database: SQLite gets numbered placeholders to bind; PostgreSQL and MySQL get the values as
-//! SQL literals, so that a text value reaches an enum, UUID or date column as a literal would
-//! (PostgreSQL refuses a text-typed parameter there) and a batch of statements travels in one
-//! round trip.
+//! A transform's statement made ready to run: checked by the guard, which renders the text
+//! the database receives from the checked tree, with the database's own placeholders. Values
+//! are always bound as parameters; on PostgreSQL they are bound as text and each placeholder is
+//! cast to the type the server infers for it, so that a text value reaches an enum, UUID or
+//! date column as a literal would (PostgreSQL refuses a text-typed parameter there).
 
 use std::fmt::Write as _;
+use std::sync::OnceLock;
 
-use sqlparser::tokenizer::{Location, Token, Tokenizer};
-
-use super::guard::{self, Allowed, Denied, Grants};
+use super::guard::{self, Allowed, Checked, Denied, Grants};
 use crate::db::Value;
 use crate::dialect::{Dialect, Quoting, push_string_literal};
 
-/// A checked statement with its placeholders located, and what each run of it needs worked
-/// out once.
-#[derive(Debug, Clone)]
+/// A checked statement, and what running it needs worked out once.
+#[derive(Debug)]
 pub struct Prepared {
     pub dialect: Dialect,
+    /// The tables it reads and writes.
     pub allowed: Allowed,
-    /// The text around the placeholders: one more segment than placeholders.
-    segments: Vec<String>,
-    /// The 0-based parameter each placeholder takes.
-    slots: Vec<usize>,
-    /// How many parameters the statement needs.
-    parameters: usize,
-    /// The text with SQLite's numbered placeholders (`?1`, `?2`), for binding.
-    numbered: String,
+    checked: Checked,
+    /// PostgreSQL: the text sent, each placeholder cast to its inferred type, and the result's
+    /// columns; learnt from the server the first time the statement runs.
+    pub(super) postgres: OnceLock<PostgresForm>,
+}
+
+/// How a statement is sent to PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PostgresForm {
+    pub sql: String,
+    pub columns: Vec<String>,
 }
 
 /// Why a statement cannot run.
@@ -38,171 +39,114 @@ pub enum StatementError {
     Invalid(String),
 }
 
-/// Turns the tokenizer's 1-based line/column locations (columns count characters) into byte
-/// offsets, walking the text once for locations that come in order.
-struct Locator<'a> {
-    text: &'a str,
-    /// The byte offset of `line`/`column`.
-    index: usize,
-    line: u64,
-    column: u64,
-}
-
-impl<'a> Locator<'a> {
-    fn new(text: &'a str) -> Self {
-        Self {
-            text,
-            index: 0,
-            line: 1,
-            column: 1,
-        }
-    }
-
-    fn offset(&mut self, at: Location) -> usize {
-        if (at.line, at.column) < (self.line, self.column) {
-            *self = Self::new(self.text);
-        }
-        for ch in self.text[self.index..].chars() {
-            if (self.line, self.column) == (at.line, at.column) {
-                return self.index;
-            }
-            if ch == '\n' {
-                self.line += 1;
-                self.column = 1;
-            } else {
-                self.column += 1;
-            }
-            self.index += ch.len_utf8();
-        }
-        self.text.len()
-    }
-}
-
-/// Checks `sql` and locates its placeholders.
+/// Checks `sql` with the guard.
 pub fn prepare(sql: &str, dialect: Dialect, grants: &Grants) -> Result<Prepared, StatementError> {
-    let allowed = guard::check(sql, dialect, grants)?;
-    let parser_dialect = dialect.parser();
-    let tokens = Tokenizer::new(parser_dialect.as_ref(), sql)
-        .tokenize_with_location()
-        .map_err(|e| StatementError::Invalid(format!("the statement does not parse: {e}")))?;
-    let mut segments = Vec::new();
-    let mut slots = Vec::new();
-    let mut last = 0usize;
-    let mut locator = Locator::new(sql);
-    let (mut numbered, mut positional) = (false, 0usize);
-    for token in &tokens {
-        let text = match &token.token {
-            Token::Placeholder(text) => text.as_str(),
-            // MySQL has no `$n` placeholders of its own; its tokenizer reads them as words.
-            Token::Word(word)
-                if dialect == Dialect::Mysql
-                    && word.quote_style.is_none()
-                    && word.value.len() > 1
-                    && word.value.starts_with('$')
-                    && word.value[1..].bytes().all(|b| b.is_ascii_digit()) =>
-            {
-                word.value.as_str()
-            }
-            _ => continue,
-        };
-        let slot = if let Some(number) = text
-            .strip_prefix('$')
-            .or_else(|| text.strip_prefix('?').filter(|n| !n.is_empty()))
-        {
-            numbered = true;
-            let n: usize = number.parse().map_err(|_| {
-                StatementError::Invalid(format!("placeholder '{text}' is not $1, $2, ... or ?"))
-            })?;
-            if n == 0 {
-                return Err(StatementError::Invalid("placeholders count from $1".into()));
-            }
-            n - 1
-        } else if text == "?" && dialect != Dialect::Postgres {
-            positional += 1;
-            positional - 1
-        } else {
-            return Err(StatementError::Invalid(format!(
-                "placeholder '{text}' is not supported: use $1, $2, ..."
-            )));
-        };
-        if numbered && positional > 0 {
-            return Err(StatementError::Invalid(
-                "use either $1, $2, ... or ? placeholders in one statement, not both".into(),
-            ));
-        }
-        let start = locator.offset(token.span.start);
-        segments.push(sql[last..start].to_string());
-        last = start + text.len();
-        slots.push(slot);
-    }
-    segments.push(sql[last..].to_string());
-    let mut sqlite = String::with_capacity(sql.len() + 2 * slots.len());
-    for (segment, slot) in segments.iter().zip(&slots) {
-        let _ = write!(sqlite, "{segment}?{}", slot + 1);
-    }
-    sqlite.push_str(segments.last().map(String::as_str).unwrap_or_default());
+    let checked = guard::check(sql, dialect, grants)?;
     Ok(Prepared {
         dialect,
-        allowed,
-        parameters: slots.iter().map(|s| s + 1).max().unwrap_or(0),
-        numbered: sqlite,
-        segments,
-        slots,
+        allowed: checked.allowed.clone(),
+        checked,
+        postgres: OnceLock::new(),
     })
 }
 
 impl Prepared {
     /// How many parameters the statement needs.
     pub fn parameters(&self) -> usize {
-        self.parameters
+        self.checked.parameters
+    }
+
+    /// The statement as the database receives it (before PostgreSQL's casts).
+    pub fn sql(&self) -> &str {
+        &self.checked.sql
+    }
+
+    /// About how many bytes the host holds for this statement, for the cache's bound.
+    pub fn held_bytes(&self) -> usize {
+        let postgres = self.postgres.get().map_or(0, |form| {
+            form.sql.len() + form.columns.iter().map(String::len).sum::<usize>()
+        });
+        std::mem::size_of::<Self>()
+            + self.checked.sql.len()
+            + 8 * self.checked.slots.len()
+            + postgres
+            + self
+                .allowed
+                .tables
+                .iter()
+                .chain(&self.allowed.writes)
+                .map(String::len)
+                .sum::<usize>()
     }
 
     /// Checks that `params` holds every parameter the statement uses.
     pub fn check_params(&self, params: &[Value]) -> Result<(), StatementError> {
-        if params.len() < self.parameters {
+        if params.len() < self.parameters() {
             return Err(StatementError::Invalid(format!(
                 "the statement uses {} parameter(s) but {} were given",
-                self.parameters,
+                self.parameters(),
                 params.len()
             )));
         }
         Ok(())
     }
 
-    /// The text with SQLite's numbered placeholders (`?1`, `?2`), for binding.
-    pub fn numbered(&self) -> &str {
-        &self.numbered
-    }
-
-    /// The text with each parameter written as a literal of the database.
-    pub fn with_literals(
-        &self,
-        params: &[Value],
-        quoting: Quoting,
-    ) -> Result<String, StatementError> {
-        let mut out = String::new();
-        self.write_literals(&mut out, params, quoting)?;
-        Ok(out)
-    }
-
-    /// Appends the text with each parameter written as a literal of the database to `out`
-    /// (a batch script grows in one buffer). On error `out` may hold part of the statement.
-    pub fn write_literals(
-        &self,
-        out: &mut String,
-        params: &[Value],
-        quoting: Quoting,
-    ) -> Result<(), StatementError> {
+    /// The parameters in the order the statement's placeholders take them: MySQL's `?` by
+    /// position, elsewhere `$n`/`?n` by number.
+    pub fn ordered<'p>(&self, params: &'p [Value]) -> Result<Vec<&'p Value>, StatementError> {
         self.check_params(params)?;
-        out.reserve(self.numbered.len() + 16 * self.slots.len());
-        for (segment, slot) in self.segments.iter().zip(&self.slots) {
-            out.push_str(segment);
+        Ok(match self.dialect {
             // In range: check_params saw `parameters` (the largest slot + 1) values.
-            write_literal(out, &params[*slot], self.dialect, quoting)?;
-        }
-        out.push_str(self.segments.last().map(String::as_str).unwrap_or_default());
-        Ok(())
+            Dialect::Mysql => self.checked.slots.iter().map(|s| &params[*s]).collect(),
+            Dialect::Postgres | Dialect::Sqlite => params[..self.parameters()].iter().collect(),
+        })
     }
+}
+
+/// A value as the text PostgreSQL's input function for its column's type reads: what a
+/// literal of the value would say, bound as a text parameter. `None` for NULL.
+pub fn postgres_text(value: &Value) -> Result<Option<String>, StatementError> {
+    Ok(Some(match value {
+        Value::Null => return Ok(None),
+        Value::Boolean(b) => if *b { "true" } else { "false" }.to_string(),
+        Value::Integer(i) => i.to_string(),
+        Value::Real(x) if x.is_nan() => "NaN".into(),
+        Value::Real(x) if x.is_infinite() => if *x > 0.0 { "Infinity" } else { "-Infinity" }.into(),
+        // Exponent form with the shortest digits that read back as the same double.
+        Value::Real(x) => format!("{x:e}"),
+        Value::Decimal(original) => {
+            let text = original.trim();
+            if !is_decimal(text) {
+                return Err(StatementError::Invalid(format!(
+                    "'{original}' is not a decimal number"
+                )));
+            }
+            text.to_string()
+        }
+        Value::Blob(bytes) => {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            let mut out = String::with_capacity(2 + 2 * bytes.len());
+            out.push_str("\\x");
+            for byte in bytes {
+                out.push(char::from(HEX[usize::from(byte >> 4)]));
+                out.push(char::from(HEX[usize::from(byte & 0xf)]));
+            }
+            out
+        }
+        Value::Text(text)
+        | Value::Date(text)
+        | Value::Time(text)
+        | Value::Timestamp(text)
+        | Value::Json(text)
+        | Value::Uuid(text) => {
+            if text.contains('\0') {
+                return Err(StatementError::Invalid(
+                    "PostgreSQL text cannot hold a NUL character; use a blob".into(),
+                ));
+            }
+            text.clone()
+        }
+    }))
 }
 
 fn is_decimal(text: &str) -> bool {
@@ -356,7 +300,7 @@ mod tests {
     }
 
     #[test]
-    fn finds_placeholders_outside_strings_and_renumbers_them() {
+    fn parameters_are_numbered_for_each_database() {
         let p = prepare(
             "UPDATE t SET a = $2, b = '$1 stays' WHERE id = $1",
             Dialect::Postgres,
@@ -364,38 +308,33 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.parameters(), 2);
-        let sql = p
-            .with_literals(
-                &[Value::Integer(7), Value::Text("it's".into())],
-                Quoting::default(),
-            )
-            .unwrap();
-        assert_eq!(sql, "UPDATE t SET a = 'it''s', b = '$1 stays' WHERE id = 7");
+        assert_eq!(p.sql(), "UPDATE t SET a = $2, b = '$1 stays' WHERE id = $1");
         let p = prepare(
             "UPDATE t SET a = $2 WHERE id = $1",
             Dialect::Sqlite,
             &grants(),
         )
         .unwrap();
-        assert_eq!(p.numbered(), "UPDATE t SET a = ?2 WHERE id = ?1");
-        let p = prepare("UPDATE t SET a = ? WHERE id = ?", Dialect::Mysql, &grants()).unwrap();
-        assert_eq!(
-            p.with_literals(
-                &[Value::Text("a\\b".into()), Value::Integer(1)],
-                Quoting {
-                    mysql_backslash_escapes: true
-                }
-            )
-            .unwrap(),
-            "UPDATE t SET a = 'a\\\\b' WHERE id = 1"
-        );
+        assert_eq!(p.sql(), "UPDATE t SET a = ?2 WHERE id = ?1");
         let p = prepare(
-            "UPDATE t SET a = $1 WHERE id = $2",
+            "UPDATE t SET a = ? WHERE id = ?",
+            Dialect::Sqlite,
+            &grants(),
+        )
+        .unwrap();
+        assert_eq!(p.sql(), "UPDATE t SET a = ?1 WHERE id = ?2");
+        let p = prepare(
+            "UPDATE t SET a = $2 WHERE id = $1 OR id = $2",
             Dialect::Mysql,
             &grants(),
         )
         .unwrap();
-        assert_eq!(p.parameters(), 2);
+        assert_eq!(p.sql(), "UPDATE t SET a = ? WHERE id = ? OR id = ?");
+        let params = [Value::Integer(7), Value::Text("x".into())];
+        assert_eq!(
+            p.ordered(&params).unwrap(),
+            [&params[1], &params[0], &params[1]]
+        );
         let err = prepare(
             "UPDATE t SET a = $1 WHERE id = ?",
             Dialect::Mysql,
@@ -403,9 +342,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("either $1"), "{err}");
-        let err = p
-            .with_literals(&[Value::Null], Quoting::default())
-            .unwrap_err();
+        let err = p.ordered(&[Value::Null]).unwrap_err();
         assert!(
             err.to_string()
                 .contains("uses 2 parameter(s) but 1 were given"),
@@ -414,38 +351,38 @@ mod tests {
     }
 
     #[test]
-    fn placeholders_are_found_across_lines_and_wide_characters() {
-        let sql = "UPDATE t SET a = $1,\n  b = 'é ✓ 😀 $9', -- $8\n  c = $2\nWHERE id IN ($3, $1)";
-        let p = prepare(sql, Dialect::Postgres, &grants()).unwrap();
+    fn comments_and_the_guests_text_never_reach_the_database() {
+        let p = prepare(
+            "UPDATE t SET a = $1, -- not this\n b = 'é ✓ -- $9' /* nor this */ WHERE id IN ($3, $2)",
+            Dialect::Postgres,
+            &grants(),
+        )
+        .unwrap();
         assert_eq!(p.parameters(), 3);
-        let params = [
-            Value::Integer(1),
-            Value::Text("x".into()),
-            Value::Integer(-3),
-        ];
         assert_eq!(
-            p.with_literals(&params, Quoting::default()).unwrap(),
-            "UPDATE t SET a = 1,\n  b = 'é ✓ 😀 $9', -- $8\n  c = 'x'\nWHERE id IN ((-3), 1)"
+            p.sql(),
+            "UPDATE t SET a = $1, b = 'é ✓ -- $9' WHERE id IN ($3, $2)"
         );
-        let p = prepare(sql, Dialect::Sqlite, &grants()).unwrap();
+    }
+
+    #[test]
+    fn postgres_parameters_are_sent_as_the_text_of_a_literal() {
+        let text = |v: Value| postgres_text(&v).unwrap();
+        assert_eq!(text(Value::Null), None);
+        assert_eq!(text(Value::Boolean(true)).as_deref(), Some("true"));
+        assert_eq!(text(Value::Integer(-3)).as_deref(), Some("-3"));
+        assert_eq!(text(Value::Real(0.1)).as_deref(), Some("1e-1"));
         assert_eq!(
-            p.numbered(),
-            "UPDATE t SET a = ?1,\n  b = 'é ✓ 😀 $9', -- $8\n  c = ?2\nWHERE id IN (?3, ?1)"
+            text(Value::Real(f64::NEG_INFINITY)).as_deref(),
+            Some("-Infinity")
         );
-        // A multi-row VALUES with thousands of placeholders, located in one pass.
-        let rows: Vec<String> = (0..2000)
-            .map(|n| format!("(${}, ${})", 2 * n + 1, 2 * n + 2))
-            .collect();
-        let sql = format!("INSERT INTO t (a, b) VALUES\n{}", rows.join(",\n"));
-        let p = prepare(&sql, Dialect::Postgres, &grants()).unwrap();
-        assert_eq!(p.parameters(), 4000);
-        let params: Vec<Value> = (0..4000).map(Value::Integer).collect();
-        let text = p.with_literals(&params, Quoting::default()).unwrap();
-        assert!(text.ends_with("(3996, 3997),\n(3998, 3999)"), "{text}");
-        let mut script = String::from("-- earlier;\n");
-        p.write_literals(&mut script, &params, Quoting::default())
-            .unwrap();
-        assert_eq!(script, format!("-- earlier;\n{text}"));
+        assert_eq!(text(Value::Blob(vec![0, 255])).as_deref(), Some("\\x00ff"));
+        assert_eq!(
+            text(Value::Decimal(" 12.50 ".into())).as_deref(),
+            Some("12.50")
+        );
+        assert!(postgres_text(&Value::Decimal("1; DROP TABLE t".into())).is_err());
+        assert!(postgres_text(&Value::Text("a\0b".into())).is_err());
     }
 
     #[test]

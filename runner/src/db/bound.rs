@@ -1,0 +1,217 @@
+//! Statements run as one prepared statement with their values bound: a transform's checked
+//! statements (see `sandbox/`), sent through PostgreSQL's extended protocol and MySQL's
+//! `COM_STMT_PREPARE`, neither of which takes more than one statement, and read back with
+//! bounds on rows and bytes, so that what a statement returns cannot outgrow what the host
+//! may hold for it.
+
+use futures_util::TryStreamExt;
+use sqlx::postgres::PgTypeInfo;
+use sqlx::{AssertSqlSafe, Column as _, Executor as _, SqlSafeStr as _, Statement as _};
+
+use super::{Connection, Db, DbError, Rows, Value, decode};
+use crate::dialect::Dialect;
+
+/// The values of one run of a statement, as each protocol takes them.
+#[derive(Debug, Clone, Copy)]
+pub enum Params<'a> {
+    /// MySQL: in the order of the statement's `?`.
+    Mysql(&'a [&'a Value]),
+    /// PostgreSQL: every value as the text its type's input function reads (`None` is NULL),
+    /// numbered `$1, $2, ...`.
+    PostgresText(&'a [Option<String>]),
+}
+
+/// How much of a result the caller may hold.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    pub rows: usize,
+    pub bytes: usize,
+}
+
+/// A result read within its bounds, or which bound it passed.
+#[derive(Debug)]
+pub enum Bounded {
+    Rows(Rows),
+    TooManyRows,
+    TooManyBytes,
+}
+
+/// What PostgreSQL infers for a statement: its parameters' types (as `format_type` writes
+/// them, ready to cast to) and its result's column names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Described {
+    pub parameter_types: Vec<String>,
+    pub columns: Vec<String>,
+}
+
+/// About how many bytes the host holds for a value.
+pub fn value_bytes(value: &Value) -> usize {
+    const FIXED: usize = std::mem::size_of::<Value>();
+    FIXED
+        + match value {
+            Value::Blob(bytes) => bytes.len(),
+            Value::Text(text)
+            | Value::Decimal(text)
+            | Value::Date(text)
+            | Value::Time(text)
+            | Value::Timestamp(text)
+            | Value::Json(text)
+            | Value::Uuid(text) => text.len(),
+            Value::Null | Value::Boolean(_) | Value::Integer(_) | Value::Real(_) => 0,
+        }
+}
+
+impl Db {
+    /// Asks PostgreSQL what types it infers for a statement's parameters, and what columns
+    /// the statement returns, without running it. A parameter whose type cannot be inferred
+    /// (`SELECT $1 IS NULL`) is taken as text.
+    pub async fn postgres_describe(&mut self, sql: &str) -> Result<Described, DbError> {
+        let Connection::Postgres(c) = &mut self.conn else {
+            return Err(self.not_postgres());
+        };
+        let described = match c
+            .prepare_with(AssertSqlSafe(sql.to_string()).into_sql_str(), &[])
+            .await
+        {
+            Ok(statement) => statement,
+            Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("42P18") => {
+                let count = sql.matches('$').count();
+                let text = vec![PgTypeInfo::with_name("text"); count];
+                c.prepare_with(AssertSqlSafe(sql.to_string()).into_sql_str(), &text)
+                    .await?
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let columns = described
+            .columns()
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect();
+        let oids: Vec<i64> = match described.parameters() {
+            Some(sqlx::Either::Left(types)) => types
+                .iter()
+                .map(|t| t.oid().map_or(25, |oid| i64::from(oid.0)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let parameter_types = if oids.is_empty() {
+            Vec::new()
+        } else {
+            let names: Vec<(String,)> = sqlx::query_as(
+                "SELECT format_type(o::oid, NULL) FROM unnest($1::int8[]) WITH ORDINALITY AS u(o, i) ORDER BY i",
+            )
+            .bind(&oids)
+            .fetch_all(&mut *c)
+            .await?;
+            names.into_iter().map(|(name,)| name).collect()
+        };
+        Ok(Described {
+            parameter_types,
+            columns,
+        })
+    }
+
+    fn not_postgres(&self) -> DbError {
+        DbError::WrongDialect {
+            expected: Dialect::Postgres,
+            actual: self.info.dialect,
+        }
+    }
+
+    /// Runs one prepared statement with bound values; returns the rows it changed.
+    pub async fn execute_bound(&mut self, sql: &str, params: Params<'_>) -> Result<u64, DbError> {
+        let sql = AssertSqlSafe(sql.to_string());
+        Ok(match (&mut self.conn, params) {
+            (Connection::Postgres(c), Params::PostgresText(values)) => {
+                let mut query = sqlx::query(sql);
+                for value in values {
+                    query = query.bind(value.clone());
+                }
+                query.execute(c).await?.rows_affected()
+            }
+            (Connection::MySql(c), Params::Mysql(values)) => {
+                let values: Vec<Value> = values.iter().map(|v| (*v).clone()).collect();
+                decode::bind_mysql(sqlx::query(sql), &values)
+                    .execute(c)
+                    .await?
+                    .rows_affected()
+            }
+            (Connection::Lent, _) => return Err(DbError::Lent),
+            _ => return Err(self.wrong_params()),
+        })
+    }
+
+    fn wrong_params(&self) -> DbError {
+        DbError::WrongDialect {
+            expected: match self.info.dialect {
+                Dialect::Postgres => Dialect::Mysql,
+                _ => Dialect::Postgres,
+            },
+            actual: self.info.dialect,
+        }
+    }
+
+    /// Runs one prepared query with bound values and reads its rows within `bounds`. The
+    /// columns of a result without rows are named by `columns` (known from describing it).
+    pub async fn query_bound(
+        &mut self,
+        sql: &str,
+        params: Params<'_>,
+        bounds: Bounds,
+    ) -> Result<Bounded, DbError> {
+        let sql = AssertSqlSafe(sql.to_string());
+        macro_rules! read {
+            ($stream:expr, $decode:path) => {{
+                let mut stream = $stream;
+                let mut rows = Rows::default();
+                let mut bytes = 0usize;
+                while let Some(row) = stream.try_next().await? {
+                    if rows.rows.len() == bounds.rows {
+                        return Ok(Bounded::TooManyRows);
+                    }
+                    let mut decoded = $decode(std::slice::from_ref(&row))?;
+                    if rows.columns.is_empty() {
+                        rows.columns = std::mem::take(&mut decoded.columns);
+                    }
+                    for values in decoded.rows {
+                        bytes += values.iter().map(value_bytes).sum::<usize>();
+                        if bytes > bounds.bytes {
+                            return Ok(Bounded::TooManyBytes);
+                        }
+                        rows.rows.push(values);
+                    }
+                }
+                Bounded::Rows(rows)
+            }};
+        }
+        Ok(match (&mut self.conn, params) {
+            (Connection::Postgres(c), Params::PostgresText(values)) => {
+                let mut query = sqlx::query(sql);
+                for value in values {
+                    query = query.bind(value.clone());
+                }
+                read!(query.fetch(c), decode::postgres_rows)
+            }
+            (Connection::MySql(c), Params::Mysql(values)) => {
+                let values: Vec<Value> = values.iter().map(|v| (*v).clone()).collect();
+                let query = decode::bind_mysql(sqlx::query(sql), &values);
+                read!(query.fetch(c), decode::mysql_rows)
+            }
+            (Connection::Lent, _) => return Err(DbError::Lent),
+            _ => return Err(self.wrong_params()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_counted_with_their_contents() {
+        let fixed = std::mem::size_of::<Value>();
+        assert_eq!(value_bytes(&Value::Null), fixed);
+        assert_eq!(value_bytes(&Value::Text("abc".into())), fixed + 3);
+        assert_eq!(value_bytes(&Value::Blob(vec![0; 10])), fixed + 10);
+    }
+}

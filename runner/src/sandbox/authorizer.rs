@@ -1,0 +1,250 @@
+//! SQLite's own confirmation of what a transform's statement touches: while a statement is
+//! prepared, SQLite calls an authorizer once per table read or written and per function called
+//! (<https://sqlite.org/c3ref/set_authorizer.html>), including those of the triggers the
+//! statement fires. The guard has already checked the statement; this is the database's
+//! parser answering the same question, so a gap in the guard's reading is refused here too.
+//! It also names the tables a trigger writes, which a step must declare.
+
+use std::ffi::{CStr, c_char, c_int, c_void};
+
+use rusqlite::ffi;
+
+use super::guard::Grants;
+use crate::db::DbError;
+use crate::dialect::Dialect;
+
+/// What the authorizer is checking against, and what it refused.
+struct Context<'a> {
+    grants: &'a Grants,
+    /// The first write refused: the most useful reason (a cascade is read before it is
+    /// written, and the step must declare it in `writes`).
+    denied_write: Option<String>,
+    denied: Option<String>,
+}
+
+impl Context<'_> {
+    fn deny(&mut self, reason: String) -> c_int {
+        if self.denied.is_none() {
+            self.denied = Some(reason);
+        }
+        ffi::SQLITE_DENY
+    }
+
+    fn deny_write(&mut self, reason: String) -> c_int {
+        if self.denied_write.is_none() {
+            self.denied_write = Some(reason);
+        }
+        ffi::SQLITE_DENY
+    }
+
+    /// The reason the statement is refused, if it is.
+    fn refusal(self) -> Option<String> {
+        self.denied_write.or(self.denied)
+    }
+
+    fn decide(
+        &mut self,
+        action: c_int,
+        first: Option<&str>,
+        second: Option<&str>,
+        database: Option<&str>,
+        trigger: Option<&str>,
+    ) -> c_int {
+        let table = first.map(str::to_ascii_lowercase).unwrap_or_default();
+        let through = |what: &str| match trigger {
+            Some(trigger) => format!("{what} (through the trigger or view {trigger})"),
+            None => what.to_string(),
+        };
+        match action {
+            ffi::SQLITE_SELECT | ffi::SQLITE_RECURSIVE => ffi::SQLITE_OK,
+            ffi::SQLITE_READ => {
+                // A CTE (no schema) and table functions are not tables of the database.
+                if database.is_none()
+                    || self.grants.readable(&table)
+                    || Grants::function_allowed(Dialect::Sqlite, &table)
+                {
+                    return ffi::SQLITE_OK;
+                }
+                // Refused, but go on: a write reported next (a foreign key's cascade reads the
+                // table it then changes) gives the better reason. The statement never runs.
+                if self.denied.is_none() {
+                    self.denied = Some(through(&format!(
+                        "SQLite reports that the statement reads table '{table}', which is not declared in this step's `reads` or `writes`"
+                    )));
+                }
+                ffi::SQLITE_IGNORE
+            }
+            ffi::SQLITE_INSERT | ffi::SQLITE_UPDATE | ffi::SQLITE_DELETE => {
+                if self.grants.writable(&table) {
+                    ffi::SQLITE_OK
+                } else {
+                    self.deny_write(through(&format!(
+                        "SQLite reports that the statement writes table '{table}' (directly, through a trigger or a foreign key's cascade): declare it in this step's `writes`"
+                    )))
+                }
+            }
+            ffi::SQLITE_FUNCTION => {
+                let name = second.map(str::to_ascii_lowercase).unwrap_or_default();
+                if Grants::function_allowed(Dialect::Sqlite, &name) || name == "->" || name == "->>"
+                {
+                    ffi::SQLITE_OK
+                } else {
+                    self.deny(through(&format!(
+                        "the function {name} is not allowed in a transform"
+                    )))
+                }
+            }
+            other => self.deny(through(&format!(
+                "SQLite reports an action that transforms may not take (authorizer code {other})"
+            ))),
+        }
+    }
+}
+
+fn text<'a>(pointer: *const c_char) -> Option<&'a str> {
+    if pointer.is_null() {
+        return None;
+    }
+    // SAFETY: SQLite passes NUL-terminated UTF-8 strings that live for the callback's length.
+    unsafe { CStr::from_ptr(pointer) }.to_str().ok()
+}
+
+unsafe extern "C" fn authorize(
+    context: *mut c_void,
+    action: c_int,
+    first: *const c_char,
+    second: *const c_char,
+    database: *const c_char,
+    trigger: *const c_char,
+) -> c_int {
+    // SAFETY: the argument is the `Context` registered by `prepare`, alive while it runs.
+    let context = unsafe { &mut *context.cast::<Context<'_>>() };
+    context.decide(
+        action,
+        text(first),
+        text(second),
+        text(database),
+        text(trigger),
+    )
+}
+
+/// Prepares a transform's statement with the authorizer checking it against `grants`.
+pub fn prepare<'c>(
+    conn: &'c rusqlite::Connection,
+    sql: &str,
+    grants: &Grants,
+) -> Result<rusqlite::Statement<'c>, DbError> {
+    let mut context = Context {
+        grants,
+        denied_write: None,
+        denied: None,
+    };
+    /// Removes the authorizer however the preparation ends.
+    struct Installed(*mut ffi::sqlite3);
+    impl Drop for Installed {
+        fn drop(&mut self) {
+            // SAFETY: the handle is the open connection the authorizer was installed on.
+            unsafe { ffi::sqlite3_set_authorizer(self.0, None, std::ptr::null_mut()) };
+        }
+    }
+    // SAFETY: `conn` is an open connection; the callback's argument is `context`, which
+    // outlives the `Installed` guard that removes the callback.
+    let installed = unsafe {
+        let handle = conn.handle();
+        ffi::sqlite3_set_authorizer(
+            handle,
+            Some(authorize),
+            std::ptr::from_mut(&mut context).cast(),
+        );
+        Installed(handle)
+    };
+    let prepared = conn.prepare(sql);
+    drop(installed);
+    match (prepared, context.refusal()) {
+        (_, Some(denied)) => Err(DbError::Denied(denied)),
+        (Ok(statement), None) => Ok(statement),
+        (Err(error), None) => Err(error.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connection() -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE deals (id INTEGER PRIMARY KEY, title TEXT);
+             CREATE TABLE audit (id INTEGER PRIMARY KEY, note TEXT);
+             CREATE TABLE secret (s TEXT);
+             CREATE TRIGGER deals_audit AFTER UPDATE ON deals
+               BEGIN INSERT INTO audit (note) VALUES (new.title); END;",
+        )
+        .unwrap();
+        conn
+    }
+
+    fn reason(result: Result<rusqlite::Statement<'_>, DbError>) -> String {
+        match result {
+            Ok(_) => panic!("the statement was allowed"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn sqlite_confirms_the_tables_and_functions_a_statement_touches() {
+        let conn = connection();
+        let grants = Grants::new(&["audit".into()], &["deals".into()]);
+        assert!(prepare(&conn, "SELECT d.id, lower(title) FROM deals d", &grants).is_ok());
+        let err = reason(prepare(&conn, "SELECT * FROM secret", &grants));
+        assert!(err.contains("reads table 'secret'"), "{err}");
+        let err = reason(prepare(&conn, "DELETE FROM audit", &grants));
+        assert!(err.contains("writes table 'audit'"), "{err}");
+        let err = reason(prepare(&conn, "SELECT random()", &grants));
+        assert!(err.contains("function random is not allowed"), "{err}");
+        let err = reason(prepare(&conn, "PRAGMA foreign_keys = OFF", &grants));
+        assert!(err.contains("authorizer code"), "{err}");
+        // The authorizer is gone once the statement is prepared.
+        conn.execute_batch("SELECT * FROM secret").unwrap();
+    }
+
+    #[test]
+    fn a_table_a_foreign_key_cascades_into_must_be_declared() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE parent (id INTEGER PRIMARY KEY);
+             CREATE TABLE child (id INTEGER PRIMARY KEY,
+                                 parent_id INTEGER REFERENCES parent (id) ON DELETE CASCADE);
+             PRAGMA foreign_keys = ON;",
+        )
+        .unwrap();
+        let grants = Grants::new(&[], &["parent".into()]);
+        let err = reason(prepare(&conn, "DELETE FROM parent WHERE id = 1", &grants));
+        assert!(err.contains("writes table 'child'"), "{err}");
+        let grants = Grants::new(&[], &["parent".into(), "child".into()]);
+        assert!(prepare(&conn, "DELETE FROM parent WHERE id = 1", &grants).is_ok());
+        // A CTE's name is no table of the database.
+        let grants = Grants::new(&[], &[]);
+        assert!(
+            prepare(
+                &conn,
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3) SELECT x FROM c",
+                &grants
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_table_a_trigger_writes_must_be_declared() {
+        let conn = connection();
+        let grants = Grants::new(&[], &["deals".into()]);
+        let err = reason(prepare(&conn, "UPDATE deals SET title = 'x'", &grants));
+        assert!(
+            err.contains("writes table 'audit'") && err.contains("deals_audit"),
+            "{err}"
+        );
+        let grants = Grants::new(&[], &["deals".into(), "audit".into()]);
+        assert!(prepare(&conn, "UPDATE deals SET title = 'x'", &grants).is_ok());
+    }
+}
