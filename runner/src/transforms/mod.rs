@@ -4,6 +4,7 @@
 //! run needs, building the missing or stale ones first when a toolchain is there.
 
 mod build;
+mod env;
 mod scaffold;
 pub mod sdk;
 
@@ -328,9 +329,9 @@ fn staleness(
     Ok(None)
 }
 
-/// True if cargo is on this machine.
+/// True if cargo is on this machine (asked in the build's environment, as the build will be).
 pub fn toolchain_available() -> bool {
-    std::process::Command::new("cargo")
+    env::toolchain_command("cargo")
         .arg("--version")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
