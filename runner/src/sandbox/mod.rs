@@ -4,6 +4,7 @@
 //! connection, inside its transaction.
 
 mod bindings;
+mod cache;
 pub mod cursor;
 pub mod engine;
 pub(crate) mod files;
