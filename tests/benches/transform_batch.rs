@@ -77,9 +77,12 @@ async fn main() {
     let lock = tempfile::tempdir().expect("temp dir");
     config.migrations_dir = lock.path().to_path_buf();
     let project = Project::new(&config);
-    let modules = transforms::load(&project, &["rowcopy".to_string()], true, &mut |m| {
-        eprintln!("{m}")
-    })
+    let modules = transforms::load(
+        &project,
+        &["rowcopy".to_string()],
+        transforms::BuildPolicy::WhenStale,
+        &mut |m| eprintln!("{m}"),
+    )
     .await
     .expect("build the benchmark transform");
 

@@ -118,12 +118,18 @@ impl Context {
         Ok(Repository::load(&self.config.versions_dir())?)
     }
 
-    /// The transform modules `repo`'s revisions run, built first where missing or stale.
-    pub async fn modules(&self, repo: &Repository) -> anyhow::Result<crate::transforms::Modules> {
+    /// The transform modules `repo`'s revisions run, verified against `transforms.lock`, and
+    /// built first where missing or stale if `policy` allows.
+    pub async fn modules(
+        &self,
+        repo: &Repository,
+        policy: crate::transforms::BuildPolicy,
+    ) -> anyhow::Result<crate::transforms::Modules> {
         let project = crate::transforms::Project::new(&self.config);
         let quiet = self.quiet || self.format == Format::Json;
+        let names = repo.transform_modules();
         Ok(
-            crate::transforms::load(&project, &repo.transform_modules(), true, &mut |message| {
+            crate::transforms::load(&project, &names, policy, &mut |message| {
                 if !quiet {
                     eprintln!("{message}");
                 }
@@ -442,6 +448,37 @@ mod tests {
             cli.command,
             Command::Project(ProjectCommand::Stamp(_))
         ));
+    }
+
+    #[test]
+    fn flags_after_a_target_are_flags_and_relative_targets_are_targets() {
+        // A target may start with `-` (`-1`), but a flag is never taken for one: with
+        // `allow_hyphen_values`, `upgrade --no-build` ran with the target `--no-build`.
+        let flags = |args: &[&str]| match Cli::try_parse_from(args).map(|c| c.command) {
+            Ok(Command::Project(ProjectCommand::Upgrade(a))) => (a.target, a.flags.no_build),
+            Ok(Command::Project(ProjectCommand::Downgrade(a))) => (a.target, a.flags.no_build),
+            Ok(Command::Project(ProjectCommand::Stamp(a))) => (a.target, a.flags.no_build),
+            other => panic!("{args:?}: {other:?}"),
+        };
+        assert_eq!(
+            flags(&["runner", "upgrade", "--no-build"]),
+            ("heads".into(), true)
+        );
+        assert_eq!(
+            flags(&["runner", "upgrade", "+2", "--no-build"]),
+            ("+2".into(), true)
+        );
+        assert_eq!(
+            flags(&["runner", "downgrade", "--no-build", "-1"]),
+            ("-1".into(), true)
+        );
+        assert_eq!(
+            flags(&["runner", "downgrade", "-2", "--allow-changed"]),
+            ("-2".into(), false)
+        );
+        assert_eq!(flags(&["runner", "stamp", "-1"]), ("-1".into(), false));
+        let err = Cli::try_parse_from(["runner", "upgrade", "--no-biuld"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::UnknownArgument);
     }
 
     #[test]

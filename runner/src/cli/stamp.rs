@@ -13,10 +13,10 @@ use crate::revision::target::Target;
 #[derive(Debug, clap::Args)]
 pub struct StampArgs {
     /// heads, head, base, a revision, LABEL@head, +N, -N, REV+N, REV-N
-    #[arg(allow_hyphen_values = true)]
-    target: String,
+    #[arg(allow_negative_numbers = true)]
+    pub(super) target: String,
     #[command(flatten)]
-    flags: RunFlags,
+    pub(super) flags: RunFlags,
 }
 
 /// Re-record the checksums of applied revisions after a deliberate edit, and clear failed
@@ -24,7 +24,7 @@ pub struct StampArgs {
 #[derive(Debug, clap::Args)]
 pub struct RepairArgs {
     #[command(flatten)]
-    flags: RunFlags,
+    pub(super) flags: RunFlags,
 }
 
 /// Runs `stamp`.

@@ -11,7 +11,7 @@ use crate::db::{ConnectOptions, Db};
 use crate::exec::{Migrator, Ran, RunOptions};
 use crate::revision::Repository;
 use crate::revision::target::Target;
-use crate::transforms::Modules;
+use crate::transforms::{BuildPolicy, Modules};
 use crate::version_table::{self, Direction};
 
 /// Options shared by the commands that take the migration lock.
@@ -23,26 +23,30 @@ pub struct RunFlags {
     /// Run even though applied revisions were edited since (see `runner repair`)
     #[arg(long)]
     allow_changed: bool,
+    /// Never run cargo: use only prebuilt modules that match transforms.lock (build with
+    /// `runner build` where the sources are trusted, run where the credentials are)
+    #[arg(long)]
+    pub(super) no_build: bool,
 }
 
 /// Apply revisions up to TARGET
 #[derive(Debug, clap::Args)]
 pub struct UpgradeArgs {
     /// heads, head, a revision, LABEL@head, +N, REV+N
-    #[arg(default_value = "heads", allow_hyphen_values = true)]
-    target: String,
+    #[arg(default_value = "heads", allow_negative_numbers = true)]
+    pub(super) target: String,
     #[command(flatten)]
-    flags: RunFlags,
+    pub(super) flags: RunFlags,
 }
 
 /// Revert revisions down to TARGET
 #[derive(Debug, clap::Args)]
 pub struct DowngradeArgs {
     /// base, a revision, -N, REV-N
-    #[arg(allow_hyphen_values = true)]
-    target: String,
+    #[arg(allow_negative_numbers = true)]
+    pub(super) target: String,
     #[command(flatten)]
-    flags: RunFlags,
+    pub(super) flags: RunFlags,
 }
 
 /// What a command that migrates needs: its options, the revisions, the transform modules they
@@ -64,7 +68,12 @@ impl RunFlags {
             sandbox: cx.config.sandbox,
         };
         let repo = cx.repository()?;
-        let modules = cx.modules(&repo).await?;
+        let policy = if self.no_build {
+            BuildPolicy::Never
+        } else {
+            BuildPolicy::WhenStale
+        };
+        let modules = cx.modules(&repo, policy).await?;
         let db = cx
             .connect(&ConnectOptions {
                 create_sqlite_file,

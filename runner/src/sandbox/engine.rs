@@ -1,11 +1,12 @@
 //! One wasmtime engine per process, with epoch interruption for deadlines, and compiled
 //! components cached: in memory for the run, and on disk keyed by the module's sha256 and the
 //! engine's compatibility hash, so a transform compiles once per machine (about 0.2 s) and then
-//! loads in about a millisecond (see ../shared/STACK.md).
+//! loads in about a millisecond (see ../shared/STACK.md). The disk cache loads only files this
+//! runner signed (`cache.rs`): loading a compiled component runs its native code.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine};
 
 use super::bindings::Transform;
-use super::files::write_atomic;
+use super::cache::DiskCache;
 use super::host::HostState;
 
 /// How often the epoch advances: the granularity of a transform's deadline.
@@ -91,6 +92,18 @@ pub fn cache_dir() -> Option<PathBuf> {
     Some(base.join("runner"))
 }
 
+/// The disk cache in `dir`, or `None` (saying why at debug level) when it cannot be trusted:
+/// the run then compiles in memory.
+fn disk_cache(dir: &Path) -> Option<DiskCache> {
+    match DiskCache::open(dir) {
+        Ok(cache) => Some(cache),
+        Err(why) => {
+            tracing::debug!("not using the compiled-component cache: {why}");
+            None
+        }
+    }
+}
+
 /// How a component was obtained, for tests and `-v`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
@@ -123,44 +136,143 @@ impl Sandbox {
         {
             return Ok((Compiled { component, sha256 }, Origin::Memory));
         }
-        let cached = cache_dir().map(|dir| {
-            dir.join("components")
-                .join(format!("{sha256}-{}.cwasm", self.compatibility))
-        });
-        let mut loaded = None;
-        if let Some(path) = cached.as_ref().filter(|p| p.exists()) {
-            // SAFETY: the file is one runner wrote below from a module it compiled itself, in a
-            // cache folder of this user; its name carries the module's hash and the engine's
-            // compatibility hash, and wasmtime checks the header. A file that does not load is
-            // compiled again and replaced.
-            match unsafe { Component::deserialize_file(&self.engine, path) } {
-                Ok(component) => loaded = Some((component, Origin::Disk)),
-                Err(error) => tracing::debug!("recompiling {}: {error:#}", path.display()),
-            }
-        }
-        let (component, origin) = match loaded {
-            Some(loaded) => loaded,
-            None => {
-                let started = std::time::Instant::now();
-                let component = Component::from_binary(&self.engine, wasm).map_err(|e| {
-                    engine_error("the module is not a valid transform component", e)
-                })?;
-                tracing::debug!("compiled component {sha256} in {:?}", started.elapsed());
-                if let Some(path) = &cached {
-                    let written = component
-                        .serialize()
-                        .map_err(|e| std::io::Error::other(format!("{e:#}")))
-                        .and_then(|bytes| write_atomic(path, &bytes));
-                    if let Err(error) = written {
-                        tracing::debug!("cannot cache {}: {error}", path.display());
-                    }
-                }
-                (component, Origin::Compiled)
-            }
-        };
+        let disk = cache_dir().and_then(|dir| disk_cache(&dir));
+        let (component, origin) = self.load_or_compile(wasm, &sha256, disk.as_ref())?;
         if let Ok(mut components) = self.components.lock() {
             components.insert(sha256.clone(), component.clone());
         }
         Ok((Compiled { component, sha256 }, origin))
+    }
+
+    /// The component for `wasm` from `disk` if this runner cached it there, else compiled (and
+    /// cached there, replacing a file that did not verify).
+    fn load_or_compile(
+        &self,
+        wasm: &[u8],
+        sha256: &str,
+        disk: Option<&DiskCache>,
+    ) -> Result<(Component, Origin), EngineError> {
+        let name = format!("{sha256}-{}.cwasm", self.compatibility);
+        if let Some(bytes) = disk.and_then(|cache| cache.load(&name)) {
+            // SAFETY: wasmtime runs these bytes as native code without checking them. They are
+            // bytes this runner serialized itself: `DiskCache::load` returned them only because
+            // their HMAC under this user's key (which no one else can read, in a folder no one
+            // else can write) matched, over the file's name, which carries the module's sha256
+            // and the engine's compatibility hash. They were read into memory before the check,
+            // so the file cannot change between the check and this load.
+            match unsafe { Component::deserialize(&self.engine, &bytes) } {
+                Ok(component) => return Ok((component, Origin::Disk)),
+                Err(error) => tracing::debug!("recompiling {name}: {error:#}"),
+            }
+        }
+        let started = std::time::Instant::now();
+        let component = Component::from_binary(&self.engine, wasm)
+            .map_err(|e| engine_error("the module is not a valid transform component", e))?;
+        tracing::debug!("compiled component {sha256} in {:?}", started.elapsed());
+        if let Some(cache) = disk {
+            let written = component
+                .serialize()
+                .map_err(|e| std::io::Error::other(format!("{e:#}")))
+                .and_then(|bytes| cache.store(&name, &bytes));
+            if let Err(error) = written {
+                tracing::debug!("cannot cache {}: {error}", cache.path(&name).display());
+            }
+        }
+        Ok((component, Origin::Compiled))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The smallest valid component: it compiles, and serializes, like any other.
+    const EMPTY_COMPONENT: &[u8] = b"\0asm\x0d\x00\x01\x00";
+
+    fn cached_file(cache: &DiskCache) -> PathBuf {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(cache.path(""))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        files.remove(0)
+    }
+
+    #[test]
+    fn a_component_this_runner_cached_loads_from_disk() {
+        let sandbox = sandbox().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DiskCache::open(dir.path()).unwrap();
+        let sha = sha256(EMPTY_COMPONENT);
+        let (_, origin) = sandbox
+            .load_or_compile(EMPTY_COMPONENT, &sha, Some(&cache))
+            .unwrap();
+        assert_eq!(origin, Origin::Compiled);
+        let (_, origin) = sandbox
+            .load_or_compile(EMPTY_COMPONENT, &sha, Some(&cache))
+            .unwrap();
+        assert_eq!(origin, Origin::Disk);
+    }
+
+    #[test]
+    fn a_cached_file_with_one_flipped_byte_is_compiled_again_and_replaced() {
+        let sandbox = sandbox().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DiskCache::open(dir.path()).unwrap();
+        let sha = sha256(EMPTY_COMPONENT);
+        sandbox
+            .load_or_compile(EMPTY_COMPONENT, &sha, Some(&cache))
+            .unwrap();
+        let path = cached_file(&cache);
+        let signed = std::fs::read(&path).unwrap();
+        for at in [signed.len() - 1, 8, 0] {
+            let mut bytes = signed.clone();
+            bytes[at] ^= 0x01;
+            std::fs::write(&path, &bytes).unwrap();
+            let (_, origin) = sandbox
+                .load_or_compile(EMPTY_COMPONENT, &sha, Some(&cache))
+                .unwrap();
+            assert_eq!(origin, Origin::Compiled, "byte {at} flipped");
+            assert_eq!(std::fs::read(&path).unwrap(), signed, "replaced");
+        }
+        // What wasmtime serialized, planted without runner's tag: compiled, never loaded.
+        let planted = Component::from_binary(&sandbox.engine, EMPTY_COMPONENT)
+            .unwrap()
+            .serialize()
+            .unwrap();
+        std::fs::write(&path, &planted).unwrap();
+        let (_, origin) = sandbox
+            .load_or_compile(EMPTY_COMPONENT, &sha, Some(&cache))
+            .unwrap();
+        assert_eq!(origin, Origin::Compiled);
+        let (_, origin) = sandbox
+            .load_or_compile(EMPTY_COMPONENT, &sha, Some(&cache))
+            .unwrap();
+        assert_eq!(origin, Origin::Disk, "the replacement loads");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_cache_folder_others_can_write_is_not_used() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(disk_cache(dir.path()).is_none());
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "it wrote into the folder"
+        );
+        // Once private, the same folder is used.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let cache = disk_cache(dir.path()).unwrap();
+        let sandbox = sandbox().unwrap();
+        let sha = sha256(EMPTY_COMPONENT);
+        sandbox
+            .load_or_compile(EMPTY_COMPONENT, &sha, Some(&cache))
+            .unwrap();
+        // A folder that becomes writable by others is dropped, whatever it holds.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(disk_cache(dir.path()).is_none());
     }
 }

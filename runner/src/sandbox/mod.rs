@@ -5,6 +5,7 @@
 
 mod authorizer;
 mod bindings;
+mod cache;
 pub mod cursor;
 pub mod engine;
 pub(crate) mod files;

@@ -4,11 +4,11 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
+use super::env::toolchain_command;
 use super::{
     Lock, LockEntry, Project, TARGET, TransformsError, crates, io_error, sdk, source_hash,
 };
@@ -22,7 +22,7 @@ pub struct BuildReport {
 }
 
 fn command_output(program: &str, args: &[&str]) -> Option<String> {
-    let output = Command::new(program).args(args).output().ok()?;
+    let output = toolchain_command(program).args(args).output().ok()?;
     output
         .status
         .success()
@@ -47,7 +47,7 @@ fn ensure_target(progress: &mut dyn FnMut(&str)) -> Result<(), TransformsError> 
     progress(&format!(
         "adding the {TARGET} target (rustup target add {TARGET})"
     ));
-    let status = Command::new("rustup")
+    let status = toolchain_command("rustup")
         .args(["target", "add", TARGET])
         .status()
         .map_err(|e| io_error("running rustup", e))?;
@@ -112,7 +112,9 @@ pub(super) async fn build_hashed(
     })?;
     let target_dir = target_dir(project);
     let manifest = project.dir.join("Cargo.toml");
-    let mut command = Command::new("cargo");
+    // A cleared environment: the crates' build scripts and proc macros run natively, and must
+    // not see runner's (`DATABASE_URL`, credentials). See `env::PASSED`.
+    let mut command = toolchain_command("cargo");
     command
         .args(["build", "--release", "--target", TARGET, "--manifest-path"])
         .arg(&manifest)

@@ -4,6 +4,7 @@
 //! run needs, building the missing or stale ones first when a toolchain is there.
 
 mod build;
+mod env;
 mod scaffold;
 pub mod sdk;
 
@@ -64,13 +65,24 @@ pub enum TransformsError {
         lock: String,
     },
     #[error(
-        "transform module '{module}' ({wasm}) does not match transforms.lock: its sha256 is {actual}, the lock says {locked}; rebuild it with `runner build`"
+        "transform module '{module}' ({wasm}) does not match transforms.lock: its sha256 is {actual}, the lock says {locked}; run `runner build` where the sources are trusted"
     )]
     Tampered {
         module: String,
         wasm: String,
         actual: String,
         locked: String,
+    },
+    /// `--no-build` and a module that is not prebuilt, current and in the lock: the run cannot
+    /// build it, as building runs code outside the sandbox.
+    #[error(
+        "transform module '{module}' {problem}; --no-build runs only prebuilt modules that match transforms.lock: run `runner build` where the sources are trusted, and ship {wasm} with {lock}"
+    )]
+    Unverified {
+        module: String,
+        problem: String,
+        wasm: String,
+        lock: String,
     },
 }
 
@@ -106,10 +118,17 @@ const LOCK_HEADER: &str = "# Written by `runner build`: the sha256 of each trans
 impl Lock {
     /// Reads the lock file (none: an empty lock).
     pub fn read(path: &Path) -> Result<Lock, TransformsError> {
+        Ok(Self::read_if_exists(path)?.unwrap_or_default())
+    }
+
+    /// Reads the lock file, or `None` if there is none: a run that must not build has nothing
+    /// to check its modules against then.
+    pub fn read_if_exists(path: &Path) -> Result<Option<Lock>, TransformsError> {
         match std::fs::read_to_string(path) {
             Ok(text) => toml::from_str(&text)
+                .map(Some)
                 .map_err(|e| TransformsError::Lock(format!("{}: {e}", path.display()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Lock::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_error(format!("reading {}", path.display()), e)),
         }
     }
@@ -328,9 +347,9 @@ fn staleness(
     Ok(None)
 }
 
-/// True if cargo is on this machine.
+/// True if cargo is on this machine (asked in the build's environment, as the build will be).
 pub fn toolchain_available() -> bool {
-    std::process::Command::new("cargo")
+    env::toolchain_command("cargo")
         .arg("--version")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -338,50 +357,113 @@ pub fn toolchain_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Loads the modules `names`, building the workspace first if one is missing or stale and a
-/// toolchain is there (`build_if_needed`); otherwise says exactly what to run.
+/// Whether loading modules may build them. Building runs the crates' build scripts and proc
+/// macros natively, outside the sandbox, so a job that holds database credentials can refuse
+/// to (`--no-build`) and run only what a trusted build made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildPolicy {
+    /// Build the workspace first when a module is missing or stale and cargo is there.
+    WhenStale,
+    /// Never run cargo: every module must be prebuilt, current, and match `transforms.lock`.
+    Never,
+}
+
+/// Loads the modules `names`, each checked against the sha256 `transforms.lock` records for
+/// it. With [`BuildPolicy::WhenStale`] the workspace is built first if one is missing or stale
+/// and a toolchain is there; otherwise the error says exactly what to run.
 pub async fn load(
     project: &Project,
     names: &[String],
-    build_if_needed: bool,
+    policy: BuildPolicy,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Modules, TransformsError> {
     if names.is_empty() {
         return Ok(Modules::default());
     }
     let crates = crates(project)?;
-    let mut lock = Lock::read(&project.lock_path)?;
+    let lock = match policy {
+        BuildPolicy::WhenStale => built_lock(project, names, &crates, progress).await?,
+        BuildPolicy::Never => prebuilt_lock(project, names, &crates)?,
+    };
+    verified(project, &lock, names)
+}
+
+/// The lock once every module in `names` is built and current, building if needed and possible.
+async fn built_lock(
+    project: &Project,
+    names: &[String],
+    crates: &[Crate],
+    progress: &mut dyn FnMut(&str),
+) -> Result<Lock, TransformsError> {
+    let lock = Lock::read(&project.lock_path)?;
     let mut stale = Vec::new();
     let mut hashes = HashMap::new();
     for name in names {
-        if let Some(problem) = staleness(project, &lock, name, &crates, &mut hashes)? {
+        if let Some(problem) = staleness(project, &lock, name, crates, &mut hashes)? {
             stale.push((name.clone(), problem));
         }
     }
-    if let Some((name, problem)) = stale.first() {
-        let buildable = stale
-            .iter()
-            .all(|(n, _)| crates.iter().any(|c| &c.name == n));
-        if build_if_needed && buildable && toolchain_available() {
-            progress(&format!("building transforms: module '{name}' {problem}"));
-            build::build_hashed(project, progress, hashes).await?;
-            lock = Lock::read(&project.lock_path)?;
+    let Some((name, problem)) = stale.first() else {
+        return Ok(lock);
+    };
+    let buildable = stale
+        .iter()
+        .all(|(n, _)| crates.iter().any(|c| &c.name == n));
+    if buildable && toolchain_available() {
+        progress(&format!("building transforms: module '{name}' {problem}"));
+        build::build_hashed(project, progress, hashes).await?;
+        return Lock::read(&project.lock_path);
+    }
+    Err(TransformsError::NotBuilt {
+        module: name.clone(),
+        problem: if crates.iter().any(|c| &c.name == name) {
+            problem.clone()
         } else {
-            return Err(TransformsError::NotBuilt {
-                module: name.clone(),
-                problem: if crates.iter().any(|c| &c.name == name) {
-                    problem.clone()
-                } else {
-                    format!(
-                        "{problem}, and no crate in {} is called so",
-                        project.dir.display()
-                    )
-                },
-                wasm: project.wasm_path(name).display().to_string(),
-                lock: project.lock_path.display().to_string(),
-            });
+            format!(
+                "{problem}, and no crate in {} is called so",
+                project.dir.display()
+            )
+        },
+        wasm: project.wasm_path(name).display().to_string(),
+        lock: project.lock_path.display().to_string(),
+    })
+}
+
+/// The lock, for a run that must not build: every module in `names` has to be in it, with its
+/// `.wasm` there and its crate (where the sources are here at all) unchanged since.
+fn prebuilt_lock(
+    project: &Project,
+    names: &[String],
+    crates: &[Crate],
+) -> Result<Lock, TransformsError> {
+    let unverified = |name: &String, problem: String| TransformsError::Unverified {
+        module: name.clone(),
+        problem,
+        wasm: project.wasm_path(name).display().to_string(),
+        lock: project.lock_path.display().to_string(),
+    };
+    let Some(first) = names.first() else {
+        return Ok(Lock::default());
+    };
+    let Some(lock) = Lock::read_if_exists(&project.lock_path)? else {
+        return Err(unverified(
+            first,
+            format!(
+                "cannot be verified: {} does not exist",
+                project.lock_path.display()
+            ),
+        ));
+    };
+    for name in names {
+        if let Some(problem) = staleness(project, &lock, name, crates, &mut HashMap::new())? {
+            return Err(unverified(name, problem));
         }
     }
+    Ok(lock)
+}
+
+/// The modules `names`, read from `wasm/` and refused unless their sha256 is the lock's.
+fn verified(project: &Project, lock: &Lock, names: &[String]) -> Result<Modules, TransformsError> {
     let mut modules = Modules::default();
     for name in names {
         let Some(entry) = lock.modules.get(name) else {
@@ -477,6 +559,82 @@ mod tests {
         assert_eq!(source_hash(&one).unwrap(), before, "CRLF reads as LF");
         std::fs::write(one.join("src/lib.rs"), "// v2\n").unwrap();
         assert_ne!(source_hash(&one).unwrap(), before);
+    }
+
+    #[tokio::test]
+    async fn without_building_only_current_modules_that_match_the_lock_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = project(dir.path());
+        let names = vec!["m".to_string()];
+        let load_prebuilt = async || {
+            let mut messages = Vec::new();
+            let loaded = load(&project, &names, BuildPolicy::Never, &mut |m| {
+                messages.push(m.to_string())
+            })
+            .await;
+            assert!(messages.is_empty(), "it started a build: {messages:?}");
+            loaded
+        };
+        let err = load_prebuilt().await.unwrap_err();
+        assert!(
+            matches!(&err, TransformsError::Unverified { module, .. } if module == "m")
+                && err.to_string().contains("transforms.lock does not exist"),
+            "{err}"
+        );
+
+        // Shipped without its sources: the lock alone vouches for it.
+        let wasm = b"\0asm prebuilt".to_vec();
+        write_atomic(&project.wasm_path("m"), &wasm).unwrap();
+        let mut lock = Lock::default();
+        let entry = LockEntry {
+            sha256: hex::encode(Sha256::digest(&wasm)),
+            source: "0".repeat(64),
+            has_down: false,
+            sdk: "0.1.0".into(),
+        };
+        lock.modules.insert("m".into(), entry.clone());
+        lock.write(&project.lock_path).unwrap();
+        let modules = load_prebuilt().await.unwrap();
+        assert_eq!(modules.get("m").map(|m| &m.wasm), Some(&wasm));
+
+        // With its sources here, edited since the lock was written: stale, and not rebuilt.
+        std::fs::create_dir_all(project.dir.join("m/src")).unwrap();
+        std::fs::write(
+            project.dir.join("m/Cargo.toml"),
+            "[package]\nname = \"m\"\n",
+        )
+        .unwrap();
+        std::fs::write(project.dir.join("m/src/lib.rs"), "// edited\n").unwrap();
+        std::fs::write(
+            project.dir.join("Cargo.toml"),
+            "[workspace]\nmembers = [\"m\"]\n",
+        )
+        .unwrap();
+        let err = load_prebuilt().await.unwrap_err();
+        assert!(
+            matches!(&err, TransformsError::Unverified { problem, .. } if problem == "is older than its source"),
+            "{err}"
+        );
+
+        // Current sources, but a .wasm that is not the one built from them.
+        lock.modules.insert(
+            "m".into(),
+            LockEntry {
+                source: source_hash(&project.dir.join("m")).unwrap(),
+                ..entry
+            },
+        );
+        lock.write(&project.lock_path).unwrap();
+        assert!(load_prebuilt().await.is_ok());
+        write_atomic(&project.wasm_path("m"), b"\0asm planted").unwrap();
+        let err = load_prebuilt().await.unwrap_err();
+        assert!(
+            matches!(&err, TransformsError::Tampered { module, .. } if module == "m"),
+            "{err}"
+        );
+        std::fs::remove_file(project.wasm_path("m")).unwrap();
+        let err = load_prebuilt().await.unwrap_err().to_string();
+        assert!(err.contains("'m' is missing ("), "{err}");
     }
 
     #[test]
