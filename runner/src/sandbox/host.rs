@@ -182,6 +182,8 @@ pub struct HostState {
     prepared: HashMap<String, Arc<Prepared>>,
     /// About how many bytes `prepared` holds.
     prepared_bytes: usize,
+    /// The writes that cascades and triggers imply, as read from the catalog.
+    implied: super::implied::Implied,
     /// How many bytes of messages the transform has logged.
     logged_bytes: usize,
     table: ResourceTable,
@@ -226,6 +228,7 @@ impl HostState {
             grants: config.grants,
             prepared: HashMap::new(),
             prepared_bytes: 0,
+            implied: Default::default(),
             logged_bytes: 0,
             table: ResourceTable::new(),
             wasi: super::wasi::empty_context(),
@@ -356,6 +359,26 @@ impl HostState {
             Err(error) => return Err(self.guest_error(sql, error)),
         };
         let session = self.session().await?;
+        if !prepared.allowed.writes.is_empty()
+            && prepared.implied_checked.get().is_none()
+            && let Some(db) = self.db.as_mut()
+        {
+            match self
+                .implied
+                .check(db, &prepared.allowed, &self.grants)
+                .await
+            {
+                Ok(Ok(())) => {
+                    let _ = prepared.implied_checked.set(());
+                }
+                Ok(Err(reason)) => {
+                    return Err(self.guest_error(sql, SqlError::Denied(reason)));
+                }
+                Err(error) => {
+                    return Err(wit_db::DbError::Sql(bounded_text(&error.to_string(), 2000)));
+                }
+            }
+        }
         Ok((session, prepared))
     }
 

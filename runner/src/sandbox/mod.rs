@@ -11,6 +11,7 @@ pub mod engine;
 pub(crate) mod files;
 pub mod guard;
 pub mod host;
+mod implied;
 pub mod sql;
 pub mod statement;
 mod wasi;

@@ -21,6 +21,8 @@ pub struct Prepared {
     /// PostgreSQL: the text sent, each placeholder cast to its inferred type, and the result's
     /// columns; learnt from the server the first time the statement runs.
     pub(super) postgres: OnceLock<PostgresForm>,
+    /// Set once the writes that cascades and triggers imply were found declared.
+    pub(super) implied_checked: OnceLock<()>,
 }
 
 /// How a statement is sent to PostgreSQL.
@@ -47,6 +49,7 @@ pub fn prepare(sql: &str, dialect: Dialect, grants: &Grants) -> Result<Prepared,
         allowed: checked.allowed.clone(),
         checked,
         postgres: OnceLock::new(),
+        implied_checked: OnceLock::new(),
     })
 }
 

@@ -60,6 +60,16 @@ pub struct Allowed {
     pub tables: Vec<String>,
     /// The tables it changes.
     pub writes: Vec<String>,
+    /// How it changes them: what a foreign key's cascade or a trigger answers to.
+    pub actions: Actions,
+}
+
+/// The kinds of change a statement makes to the tables it writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Actions {
+    pub insert: bool,
+    pub update: bool,
+    pub delete: bool,
 }
 
 /// Why a statement was refused; the text is shown to the transform and in the failure.
@@ -173,6 +183,7 @@ fn check_here(sql: &str, dialect: Dialect, grants: &Grants) -> Result<Checked, D
         allowed: Allowed {
             tables: walk.reads,
             writes: walk.writes,
+            actions: walk.actions,
         },
     })
 }
@@ -182,7 +193,10 @@ fn check_here(sql: &str, dialect: Dialect, grants: &Grants) -> Result<Checked, D
 /// such a text is refused too: pass it as a parameter.)
 fn screen_text(sql: &str) -> Result<(), Denied> {
     let lower = sql.to_ascii_lowercase();
-    if ["/*!", "/*m!", "/*+"].iter().any(|mark| lower.contains(mark)) {
+    if ["/*!", "/*m!", "/*+"]
+        .iter()
+        .any(|mark| lower.contains(mark))
+    {
         return Err(Denied(
             "executable comments and hints (/*! */, /*M! */, /*+ */) are not allowed: comments are not allowed where the database reads them (pass such text as a parameter)".into(),
         ));
@@ -666,20 +680,44 @@ mod tests {
         let my = Dialect::Mysql;
         let lite = Dialect::Sqlite;
         let cases: &[(Dialect, &str, &str)] = &[
-            (my, "SELECT 1 --\u{a0}\nUNION SELECT s FROM secret", "comments are not allowed"),
-            (my, "SELECT 1 --\u{3000}\n; DROP TABLE secret", "comments are not allowed"),
+            (
+                my,
+                "SELECT 1 --\u{a0}\nUNION SELECT s FROM secret",
+                "comments are not allowed",
+            ),
+            (
+                my,
+                "SELECT 1 --\u{3000}\n; DROP TABLE secret",
+                "comments are not allowed",
+            ),
             (
                 my,
                 "/*!50700 WITH secret AS (SELECT 1 AS id) */ DELETE allowed FROM secret AS allowed",
                 "comments are not allowed",
             ),
-            (my, "SELECT 1 /*M! , (SELECT s FROM secret) */", "comments are not allowed"),
-            (my, "SELECT /*+ SET_VAR(sql_mode='') */ 1 FROM deals", "comments are not allowed"),
+            (
+                my,
+                "SELECT 1 /*M! , (SELECT s FROM secret) */",
+                "comments are not allowed",
+            ),
+            (
+                my,
+                "SELECT /*+ SET_VAR(sql_mode='') */ 1 FROM deals",
+                "comments are not allowed",
+            ),
             (pg, "TABLE secret", "TABLE"),
-            (pg, "WITH t AS (TABLE pg_catalog.pg_authid) SELECT * FROM t", "TABLE"),
+            (
+                pg,
+                "WITH t AS (TABLE pg_catalog.pg_authid) SELECT * FROM t",
+                "TABLE",
+            ),
             (pg, "TABLE public.runner_history", "TABLE"),
             (pg, "INSERT INTO deals TABLE contacts", "does not parse"),
-            (pg, "SELECT * INTO newtab FROM deals UNION SELECT * FROM deals", "INTO"),
+            (
+                pg,
+                "SELECT * INTO newtab FROM deals UNION SELECT * FROM deals",
+                "INTO",
+            ),
             (pg, "SELECT * INTO TEMP runner_version FROM deals", "INTO"),
             (
                 pg,
@@ -697,19 +735,55 @@ mod tests {
                 "function pg_create_physical_replication_slot is not allowed",
             ),
             (pg, "SELECT pg_drop_replication_slot('x')", "is not allowed"),
-            (pg, "SELECT pg_stat_reset()", "function pg_stat_reset is not allowed"),
-            (pg, "SELECT * FROM pg_show_all_file_settings()", "is not allowed"),
+            (
+                pg,
+                "SELECT pg_stat_reset()",
+                "function pg_stat_reset is not allowed",
+            ),
+            (
+                pg,
+                "SELECT * FROM pg_show_all_file_settings()",
+                "is not allowed",
+            ),
             (pg, "SELECT * FROM pg_hba_file_rules", "not declared"),
-            (pg, "SELECT query FROM pg_stat_get_activity(NULL)", "is not allowed"),
-            (pg, "SELECT 'deals'::regclass", "type REGCLASS is not allowed"),
+            (
+                pg,
+                "SELECT query FROM pg_stat_get_activity(NULL)",
+                "is not allowed",
+            ),
+            (
+                pg,
+                "SELECT 'deals'::regclass",
+                "type REGCLASS is not allowed",
+            ),
             (pg, "SELECT pg_catalog.lower('x')", "plain name"),
             (pg, "SELECT * FROM deals FOR UPDATE", "row locks"),
-            (my, "SELECT SETVAL(seq, 100)", "function setval is not allowed"),
+            (
+                my,
+                "SELECT SETVAL(seq, 100)",
+                "function setval is not allowed",
+            ),
             (my, "SELECT NEXTVAL(seq)", "function nextval is not allowed"),
-            (my, "SELECT RELEASE_ALL_LOCKS()", "function release_all_locks is not allowed"),
-            (my, "SELECT LOAD_FILE('/etc/passwd')", "function load_file is not allowed"),
-            (my, "DELETE deals FROM currencies AS deals", "'currencies' is read-only"),
-            (my, "DELETE FROM deals USING currencies AS deals", "'currencies' is read-only"),
+            (
+                my,
+                "SELECT RELEASE_ALL_LOCKS()",
+                "function release_all_locks is not allowed",
+            ),
+            (
+                my,
+                "SELECT LOAD_FILE('/etc/passwd')",
+                "function load_file is not allowed",
+            ),
+            (
+                my,
+                "DELETE deals FROM currencies AS deals",
+                "'currencies' is read-only",
+            ),
+            (
+                my,
+                "DELETE FROM deals USING currencies AS deals",
+                "'currencies' is read-only",
+            ),
             (
                 my,
                 "UPDATE deals JOIN contacts c ON c.id = deals.id SET c.full_name = 'x'",
@@ -717,33 +791,57 @@ mod tests {
             ),
             (my, "SELECT 'a\\\\b' FROM deals", "backslash"),
             (my, "SELECT @@secure_file_priv", "variables"),
-            (lite, "SELECT * FROM dbstat('main')", "table function dbstat is not allowed"),
-            (lite, "SELECT zeroblob(200000000)", "function zeroblob is not allowed"),
+            (
+                lite,
+                "SELECT * FROM dbstat('main')",
+                "table function dbstat is not allowed",
+            ),
+            (
+                lite,
+                "SELECT zeroblob(200000000)",
+                "function zeroblob is not allowed",
+            ),
         ];
         for (dialect, sql, reason) in cases {
             let text = denied(sql, *dialect);
             assert!(text.contains(reason), "{dialect} {sql}: {text}");
         }
         // Allowed forms of the same statements.
-        allowed("DELETE deals FROM deals JOIN contacts c ON c.id = deals.id", my);
+        allowed(
+            "DELETE deals FROM deals JOIN contacts c ON c.id = deals.id",
+            my,
+        );
         let u = allowed(
             "UPDATE deals JOIN contacts c ON c.id = deals.id SET deals.amount = c.id",
             my,
         );
         assert_eq!(u.writes, ["deals"]);
-        allowed("DELETE FROM deals USING contacts WHERE deals.id = contacts.id", pg);
+        allowed(
+            "DELETE FROM deals USING contacts WHERE deals.id = contacts.id",
+            pg,
+        );
     }
 
     #[test]
     fn no_text_can_exhaust_the_guard() {
         for dialect in Dialect::ALL {
             let terms = |n: usize| format!("SELECT {} FROM deals", vec!["1"; n].join("+"));
-            assert!(denied(&terms(100_000), dialect).contains("too complex"), "{dialect}");
-            assert!(denied(&terms(20_000), dialect).contains("too deeply nested"), "{dialect}");
+            assert!(
+                denied(&terms(100_000), dialect).contains("too complex"),
+                "{dialect}"
+            );
+            assert!(
+                denied(&terms(20_000), dialect).contains("too deeply nested"),
+                "{dialect}"
+            );
             allowed(&terms(200), dialect);
             let long = format!("SELECT 1{}", " ".repeat(MAX_SQL_BYTES));
             assert!(denied(&long, dialect).contains("too long"), "{dialect}");
-            let parens = format!("SELECT {}1{} FROM deals", "(".repeat(5000), ")".repeat(5000));
+            let parens = format!(
+                "SELECT {}1{} FROM deals",
+                "(".repeat(5000),
+                ")".repeat(5000)
+            );
             denied(&parens, dialect);
             let broken = format!("SELECT {} +) FROM deals", vec!["1"; 20_000].join(" + "));
             denied(&broken, dialect);

@@ -16,7 +16,7 @@ use sqlparser::ast::{
 };
 use sqlparser::tokenizer::Location;
 
-use super::{Denied, Grants, fold, functions, is_reserved, table_name};
+use super::{Actions, Denied, Grants, fold, functions, is_reserved, table_name};
 use crate::dialect::Dialect;
 
 /// How deeply expressions and queries may nest. Deeper trees are refused before anything
@@ -77,6 +77,8 @@ pub struct Walk<'a> {
     pub reads: Vec<String>,
     /// The tables it changes, each once.
     pub writes: Vec<String>,
+    /// How it changes them.
+    pub actions: Actions,
     pub placeholders: Vec<Placeholder>,
 }
 
@@ -89,6 +91,7 @@ impl<'a> Walk<'a> {
             depth: 0,
             reads: Vec::new(),
             writes: Vec::new(),
+            actions: Actions::default(),
             placeholders: Vec::new(),
         }
     }
@@ -692,7 +695,7 @@ impl<'a> Walk<'a> {
         let Insert {
             insert_token: _,
             optimizer_hints,
-            or: _,
+            or,
             ignore: _,
             into: _,
             table,
@@ -707,7 +710,7 @@ impl<'a> Walk<'a> {
             on,
             returning,
             output,
-            replace_into: _,
+            replace_into,
             priority: _,
             insert_alias: _,
             settings,
@@ -735,6 +738,10 @@ impl<'a> Walk<'a> {
         let TableObject::TableName(name) = table else {
             return deny(format!("INSERT into {table} is not allowed"));
         };
+        self.actions.insert = true;
+        // REPLACE and INSERT OR REPLACE delete the rows they replace.
+        self.actions.delete |= *replace_into || or.is_some();
+        self.actions.update |= on.is_some();
         let target = table_name(name, self.dialect)?;
         self.write(target.clone())?;
         // The target is read too where the statement refers to its rows (ON CONFLICT,
@@ -795,6 +802,7 @@ impl<'a> Walk<'a> {
         } = update;
         empty(optimizer_hints, "an optimizer hint")?;
         absent(output, "OUTPUT")?;
+        self.actions.update = true;
         let from: &[TableWithJoins] = match from {
             None => &[],
             Some(UpdateTableFromKind::AfterSet(from)) => from,
@@ -874,6 +882,7 @@ impl<'a> Walk<'a> {
         } = delete;
         empty(optimizer_hints, "an optimizer hint")?;
         absent(output, "OUTPUT")?;
+        self.actions.delete = true;
         let (FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from)) = from;
         let using: &[TableWithJoins] = using.as_deref().unwrap_or_default();
         for source in from.iter().chain(using) {

@@ -59,6 +59,9 @@ fn attack(db: &Db, name: &str) -> Result<()> {
             let _ = sql("DELETE FROM users");
             Ok(())
         }
+        // Nothing more than the legitimate change: for the tests of what a write implies.
+        "none" => Ok(()),
+        "delete_first" => sql("DELETE FROM deals WHERE id = 1"),
         other => bail!("unknown attack '{other}'"),
     }
 }
