@@ -89,7 +89,7 @@ fn attacks(dialect: Dialect) -> Vec<(&'static str, &'static str)> {
             attacks.push(("pg_read_file", "the function pg_read_file is not allowed"));
         }
         Dialect::Mysql => {
-            attacks.push(("load_file", "the function LOAD_FILE is not allowed"));
+            attacks.push(("load_file", "the function load_file is not allowed"));
             attacks.push(("into_outfile", "does not parse as mysql SQL"));
         }
     }

@@ -63,24 +63,62 @@ pub fn value_bytes(value: &Value) -> usize {
 
 impl Db {
     /// Asks PostgreSQL what types it infers for a statement's parameters, and what columns
-    /// the statement returns, without running it. A parameter whose type cannot be inferred
-    /// (`SELECT $1 IS NULL`) is taken as text.
-    pub async fn postgres_describe(&mut self, sql: &str) -> Result<Described, DbError> {
+    /// the statement returns, without running it. `text` lists the parameters to take as text
+    /// whatever the server would infer (those the statement does not use, which PostgreSQL
+    /// cannot type); a parameter whose type the server cannot infer (`SELECT $1 IS NULL`) is
+    /// taken as text too. The question is asked inside a savepoint, so that a statement the
+    /// server refuses leaves the transaction as it was.
+    pub async fn postgres_describe(
+        &mut self,
+        sql: &str,
+        parameters: usize,
+        text: &[usize],
+    ) -> Result<Described, DbError> {
+        const UNSPECIFIED: PgTypeInfo = PgTypeInfo::with_oid(sqlx::postgres::types::Oid(0));
+        let mut types = vec![UNSPECIFIED; parameters];
+        for n in text {
+            if let Some(slot) = types.get_mut(n - 1) {
+                *slot = PgTypeInfo::with_name("text");
+            }
+        }
+        let described = loop {
+            self.execute_simple("SAVEPOINT _runner_describe").await?;
+            let Connection::Postgres(c) = &mut self.conn else {
+                return Err(self.not_postgres());
+            };
+            let attempt = c
+                .prepare_with(AssertSqlSafe(sql.to_string()).into_sql_str(), &types)
+                .await;
+            match attempt {
+                Ok(statement) => {
+                    self.execute_simple("RELEASE SAVEPOINT _runner_describe")
+                        .await?;
+                    break statement;
+                }
+                Err(error) => {
+                    self.execute_simple("ROLLBACK TO SAVEPOINT _runner_describe")
+                        .await?;
+                    // "could not determine data type of parameter $n": take it as text.
+                    let untyped = match &error {
+                        sqlx::Error::Database(db) if db.code().as_deref() == Some("42P18") => db
+                            .message()
+                            .rsplit('$')
+                            .next()
+                            .and_then(|n| n.trim().parse::<usize>().ok())
+                            .filter(|n| (1..=parameters).contains(n)),
+                        _ => None,
+                    };
+                    match untyped {
+                        Some(n) if types[n - 1].oid() != Some(sqlx::postgres::types::Oid(25)) => {
+                            types[n - 1] = PgTypeInfo::with_name("text");
+                        }
+                        _ => return Err(error.into()),
+                    }
+                }
+            }
+        };
         let Connection::Postgres(c) = &mut self.conn else {
             return Err(self.not_postgres());
-        };
-        let described = match c
-            .prepare_with(AssertSqlSafe(sql.to_string()).into_sql_str(), &[])
-            .await
-        {
-            Ok(statement) => statement,
-            Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("42P18") => {
-                let count = sql.matches('$').count();
-                let text = vec![PgTypeInfo::with_name("text"); count];
-                c.prepare_with(AssertSqlSafe(sql.to_string()).into_sql_str(), &text)
-                    .await?
-            }
-            Err(error) => return Err(error.into()),
         };
         let columns = described
             .columns()

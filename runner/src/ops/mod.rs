@@ -47,7 +47,7 @@ pub use drop_table::DropTable;
 pub use rename_column::RenameColumn;
 pub use rename_table::RenameTable;
 pub use sql::{RawSql, SqlText};
-pub use transform::{Transform, TransformAction};
+pub use transform::{DownGrants, Transform, TransformAction};
 
 /// One schema step of a revision, as written in YAML (`- add_column: {...}`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

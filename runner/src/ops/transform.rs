@@ -34,9 +34,25 @@ pub struct Transform {
     /// Overrides `[sandbox] memory`, as `128MiB`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<String>,
+    /// The tables `down` may read and change, where they are not those of `up` (a backfill
+    /// that reads `a` to fill `b` is undone by reading `b` to refill `a`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub down: Option<DownGrants>,
     /// Set on the step a downgrade derives: it calls `down`.
     #[serde(skip)]
     pub reverse: bool,
+}
+
+/// The grants of a transform's `down`, given apart from those of `up`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DownGrants {
+    /// Tables `down` may read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reads: Vec<String>,
+    /// Tables `down` may read and change.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub writes: Vec<String>,
 }
 
 /// What the executor runs for a transform step.
@@ -90,7 +106,20 @@ impl Operation for Transform {
                 self.module
             )));
         }
-        for table in self.reads.iter().chain(&self.writes) {
+        if let Some(down) = &self.down
+            && down.reads.is_empty()
+            && down.writes.is_empty()
+        {
+            return Err(SchemaError::Invalid(format!(
+                "transform {}'s `down` declares no tables: list what it reads in `reads` and what it changes in `writes`, or leave `down` out to give it the same tables as `up`",
+                self.module
+            )));
+        }
+        let down = self
+            .down
+            .iter()
+            .flat_map(|d| d.reads.iter().chain(&d.writes));
+        for table in self.reads.iter().chain(&self.writes).chain(down) {
             if is_runner_table(table) {
                 return Err(SchemaError::Invalid(format!(
                     "'{table}' is one of runner's own tables; transforms cannot touch it"
@@ -105,6 +134,16 @@ impl Operation for Transform {
     fn reverse(&self, _before: &Schema) -> Result<Reversal, Irreversible> {
         let mut down = self.clone();
         down.reverse = !self.reverse;
+        // The other direction's grants become the step's own, and the step's its `down`'s:
+        // reversing twice gives the step back.
+        if let Some(grants) = &self.down {
+            down.reads = grants.reads.clone();
+            down.writes = grants.writes.clone();
+            down.down = Some(DownGrants {
+                reads: self.reads.clone(),
+                writes: self.writes.clone(),
+            });
+        }
         Ok(Reversal::steps(vec![Step::Transform(down)]))
     }
 
@@ -139,6 +178,7 @@ impl Operation for Transform {
 #[cfg(test)]
 mod tests {
     use super::super::testing::{apply_error, crm, golden, step};
+    use super::super::{Operation, Step};
 
     #[test]
     fn declares_tables_that_exist_and_renders_a_sandbox_call() {
@@ -153,6 +193,27 @@ mod tests {
             ),
             "{sql}"
         );
+        // `down` may have grants of its own; the reverse step runs with them.
+        let Step::Transform(with_down) = step(
+            "transform: {module: m, reads: [companies], writes: [contacts], down: {reads: [contacts], writes: [companies]}}",
+        ) else {
+            panic!("not a transform step");
+        };
+        with_down.apply(&mut before.clone()).unwrap();
+        let reversal = with_down.reverse(&before).unwrap();
+        let [Step::Transform(reverse)] = reversal.steps.as_slice() else {
+            panic!("one transform step expected: {reversal:?}");
+        };
+        assert!(reverse.reverse);
+        assert_eq!(
+            (&reverse.reads[..], &reverse.writes[..]),
+            (
+                &["contacts".to_string()][..],
+                &["companies".to_string()][..]
+            )
+        );
+        let twice = reverse.reverse(&before).unwrap();
+        assert_eq!(twice.steps, [Step::Transform(with_down.clone())]);
         for (yaml, expected) in [
             ("transform: {module: x, reads: [nope]}", "no table 'nope'"),
             (
@@ -167,6 +228,14 @@ mod tests {
             (
                 "transform: {module: x, reads: [contacts], timeout: soon}",
                 "not a duration",
+            ),
+            (
+                "transform: {module: x, reads: [contacts], down: {writes: [nope]}}",
+                "no table 'nope'",
+            ),
+            (
+                "transform: {module: x, reads: [contacts], down: {}}",
+                "`down` declares no tables",
             ),
         ] {
             let err = apply_error(&before, &step(yaml));

@@ -674,7 +674,14 @@ impl HostState {
         };
         let outcome = tokio::time::timeout(
             backstop,
-            sql::execute_many(db, &session, &prepared, &batch, &self.grants),
+            sql::execute_many(
+                db,
+                &session,
+                &prepared,
+                &batch,
+                &self.grants,
+                &mut self.implied,
+            ),
         )
         .await;
         let result = self.finish(&session, &sql, outcome).await?;

@@ -64,9 +64,38 @@ pub struct Implied {
     known: HashMap<(String, Change), Vec<Reached>>,
     /// The tables of the schema (for reading trigger bodies), once asked.
     tables: Option<BTreeSet<String>>,
+    /// Whether a table has triggers for a kind of change.
+    triggers: HashMap<(String, Change), bool>,
 }
 
 impl Implied {
+    /// True if `change` of `table` fires a trigger (or, on PostgreSQL, a rewrite rule).
+    pub async fn has_triggers(
+        &mut self,
+        db: &mut Db,
+        table: &str,
+        change: Change,
+    ) -> Result<bool, DbError> {
+        let key = (table.to_string(), change);
+        if let Some(known) = self.triggers.get(&key) {
+            return Ok(*known);
+        }
+        let mut fires = !trigger_bodies(db, table, change).await?.is_empty();
+        if db.dialect() == Dialect::Postgres && !fires {
+            let rules = db
+                .query(
+                    "SELECT count(*) FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class \
+                     WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace \
+                       AND r.rulename <> '_RETURN'",
+                    &[Value::Text(table.into())],
+                )
+                .await?;
+            fires = rules.scalar().and_then(Value::as_i64).unwrap_or(1) > 0;
+        }
+        self.triggers.insert(key, fires);
+        Ok(fires)
+    }
+
     /// Refuses a statement whose writes reach, through cascades or triggers, a table the
     /// step does not declare in `writes`. The message names the table to declare.
     pub async fn check(

@@ -4,6 +4,7 @@
 //! connection, inside its transaction.
 
 mod authorizer;
+mod batch;
 mod bindings;
 mod cache;
 pub mod cursor;

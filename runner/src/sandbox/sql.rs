@@ -14,6 +14,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 
 use super::authorizer;
 use super::guard::{self, Grants};
+use super::implied::Implied;
 use super::statement::{self, PostgresForm, Prepared, StatementError};
 use crate::db::bound::{Bounded, Bounds, Params, value_bytes};
 use crate::db::{Db, DbError, Rows, Value};
@@ -407,8 +408,20 @@ pub(super) async fn postgres_form<'p>(
     if let Some(form) = prepared.postgres.get() {
         return Ok(form);
     }
-    let described = db.postgres_describe(prepared.sql()).await?;
-    let types = described.parameter_types;
+    // PostgreSQL cannot type a parameter the statement does not use: take those as text.
+    let mut used = vec![false; prepared.parameters()];
+    guard::replace_placeholders(prepared.sql(), Dialect::Postgres, |n| {
+        if let Some(slot) = used.get_mut(n - 1) {
+            *slot = true;
+        }
+        String::new()
+    })
+    .map_err(|denied| SqlError::Denied(denied.0))?;
+    let unused: Vec<usize> = (1..=used.len()).filter(|n| !used[n - 1]).collect();
+    let described = db
+        .postgres_describe(prepared.sql(), prepared.parameters(), &unused)
+        .await?;
+    let types = described.parameter_types.clone();
     let sql = guard::replace_placeholders(prepared.sql(), Dialect::Postgres, |n| {
         match types.get(n - 1).map(String::as_str) {
             None | Some("text") => format!("CAST(${n} AS TEXT)"),
@@ -419,6 +432,7 @@ pub(super) async fn postgres_form<'p>(
     Ok(prepared.postgres.get_or_init(|| PostgresForm {
         sql,
         columns: described.columns,
+        parameter_types: described.parameter_types,
     }))
 }
 
@@ -508,15 +522,20 @@ pub async fn query(
 }
 
 /// Runs one statement once per parameter list: on SQLite a prepared statement stepped per
-/// row on the connection's own handle; on PostgreSQL and MySQL one prepared statement,
-/// executed per row with its values bound.
+/// row on the connection's own handle; on PostgreSQL and MySQL as few statements joining the
+/// batch's rows where the statement's shape allows it (`batch.rs`), else one prepared
+/// statement executed per row with its values bound.
 pub async fn execute_many(
     db: &mut Db,
     session: &Session,
     prepared: &Prepared,
     batch: &[Vec<Value>],
     grants: &Grants,
+    implied: &mut Implied,
 ) -> Result<u64, SqlError> {
+    if let Some(changed) = super::batch::execute(db, prepared, batch, grants, implied).await? {
+        return Ok(changed);
+    }
     let mut changed = 0u64;
     match session.dialect {
         Dialect::Sqlite => {
@@ -645,6 +664,7 @@ mod tests {
             &insert,
             &[row.clone(), row.clone()],
             &grants(),
+            &mut Default::default(),
         )
         .await
         .unwrap();
@@ -664,9 +684,16 @@ mod tests {
             read_all(&mut db, &session, "SELECT * FROM t").await,
             [row.clone(), row]
         );
-        let err = execute_many(&mut db, &session, &insert, &[vec![Value::Null]], &grants())
-            .await
-            .unwrap_err();
+        let err = execute_many(
+            &mut db,
+            &session,
+            &insert,
+            &[vec![Value::Null]],
+            &grants(),
+            &mut Default::default(),
+        )
+        .await
+        .unwrap_err();
         assert!(
             err.to_string()
                 .contains("uses 9 parameter(s) but 1 were given"),

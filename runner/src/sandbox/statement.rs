@@ -5,7 +5,7 @@
 //! date column as a literal would (PostgreSQL refuses a text-typed parameter there).
 
 use std::fmt::Write as _;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use super::guard::{self, Allowed, Checked, Denied, Grants};
 use crate::db::Value;
@@ -23,6 +23,9 @@ pub struct Prepared {
     pub(super) postgres: OnceLock<PostgresForm>,
     /// Set once the writes that cascades and triggers imply were found declared.
     pub(super) implied_checked: OnceLock<()>,
+    /// The last statement a batch of it was joined into, and the guard's check of it: a
+    /// transform's batches are mostly of one size, so most are checked once.
+    pub(super) last_batch: Mutex<Option<(String, Arc<Checked>)>>,
 }
 
 /// How a statement is sent to PostgreSQL.
@@ -30,6 +33,8 @@ pub struct Prepared {
 pub struct PostgresForm {
     pub sql: String,
     pub columns: Vec<String>,
+    /// The type the server infers for each parameter, as `format_type` writes it.
+    pub parameter_types: Vec<String>,
 }
 
 /// Why a statement cannot run.
@@ -50,6 +55,7 @@ pub fn prepare(sql: &str, dialect: Dialect, grants: &Grants) -> Result<Prepared,
         checked,
         postgres: OnceLock::new(),
         implied_checked: OnceLock::new(),
+        last_batch: Mutex::new(None),
     })
 }
 
@@ -64,12 +70,23 @@ impl Prepared {
         &self.checked.sql
     }
 
+    /// How a batch of it can run as one statement, where it can.
+    pub fn batch(&self) -> Option<&guard::BatchShape> {
+        self.checked.batch.as_ref()
+    }
+
     /// About how many bytes the host holds for this statement, for the cache's bound.
     pub fn held_bytes(&self) -> usize {
         let postgres = self.postgres.get().map_or(0, |form| {
             form.sql.len() + form.columns.iter().map(String::len).sum::<usize>()
         });
+        let batch = self.last_batch.lock().map_or(0, |last| {
+            last.as_ref().map_or(0, |(sql, checked)| {
+                sql.len() + checked.sql.len() + 8 * checked.slots.len()
+            })
+        });
         std::mem::size_of::<Self>()
+            + batch
             + self.checked.sql.len()
             + 8 * self.checked.slots.len()
             + postgres

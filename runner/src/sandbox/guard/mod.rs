@@ -7,8 +7,11 @@
 //! and compared, so that comments, tokenizer quirks and executable comments cannot make the
 //! server read something the guard did not.
 
+mod batch;
 mod functions;
 mod walk;
+
+pub use batch::BatchShape;
 
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
@@ -103,6 +106,8 @@ pub struct Checked {
     pub parameters: usize,
     /// The tables it reads and writes.
     pub allowed: Allowed,
+    /// How a batch of it can run as one statement, where it can.
+    pub batch: Option<BatchShape>,
 }
 
 /// Checks one statement against the grants and renders what the database will run.
@@ -163,6 +168,10 @@ fn check_here(sql: &str, dialect: Dialect, grants: &Grants) -> Result<Checked, D
         .max()
         .unwrap_or(0);
     normalize_placeholders(&mut statement, dialect, &walk.placeholders);
+    let batch = match walk.writes.as_slice() {
+        [table] if walk.reads.iter().all(|read| read == table) => batch::shape(&statement, table),
+        _ => None,
+    };
     let rendered = statement.to_string();
     // What is sent must mean what was checked: the rendering, parsed again, is the same tree.
     let reparsed = Parser::parse_sql(parser_dialect.as_ref(), &rendered);
@@ -185,6 +194,7 @@ fn check_here(sql: &str, dialect: Dialect, grants: &Grants) -> Result<Checked, D
             writes: walk.writes,
             actions: walk.actions,
         },
+        batch,
     })
 }
 

@@ -1,0 +1,357 @@
+//! An `execute-many` batch on PostgreSQL or MySQL run as a few statements instead of one per
+//! row, where that has the same effect (see `guard/batch.rs` for the shapes): the rows of a
+//! one-row INSERT repeated in one VALUES list; an UPDATE by key joined with the batch's values;
+//! a DELETE by key with the batch's keys in one `IN` list. An UPDATE's batch is cut wherever a
+//! key repeats (so no row is changed twice in one statement) and needs integer keys (so that
+//! distinct values are distinct keys to the database). A table with triggers is left to one
+//! statement per row: its statement-level triggers would fire once instead of once per row.
+//!
+//! The statement made of the checked parts goes through the guard again before it is sent.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use super::guard::{self, BatchShape, Checked, Grants};
+use super::implied::{Change, Implied};
+use super::sql::{SqlError, postgres_form};
+use super::statement::{self, Prepared};
+use crate::db::Db;
+use crate::db::Value;
+use crate::db::bound::Params;
+use crate::dialect::Dialect;
+
+/// The most rows one statement of a batch carries.
+const MAX_ROWS: usize = 1000;
+/// The most parameters one statement takes (PostgreSQL's and MySQL's protocol limit).
+const MAX_PARAMETERS: usize = 65_535;
+/// About how long one statement of a batch may grow, kept under the guard's bounds.
+const MAX_TEXT: usize = guard::MAX_SQL_BYTES * 3 / 4;
+const MAX_TOKENS: usize = guard::MAX_TOKENS * 3 / 4;
+
+/// The rows of `batch` each statement takes, or `None` where the batch cannot be joined.
+fn chunks(
+    shape: &BatchShape,
+    batch: &[Vec<Value>],
+    per_row: usize,
+    text_per_row: usize,
+) -> Option<Vec<std::ops::Range<usize>>> {
+    // A placeholder cast on PostgreSQL is about a dozen tokens.
+    let tokens_per_row = 12 * per_row.max(1) + text_per_row / 4;
+    let limit = MAX_ROWS
+        .min(MAX_PARAMETERS / per_row.max(1))
+        .min(MAX_TEXT / text_per_row.max(1))
+        .min(MAX_TOKENS / tokens_per_row)
+        .max(1);
+    let mut ranges = Vec::new();
+    let mut start = 0;
+    match shape {
+        BatchShape::Update { key_parameter, .. } => {
+            let mut keys = HashSet::new();
+            for (at, row) in batch.iter().enumerate() {
+                let Some(Value::Integer(key)) = row.get(key_parameter - 1) else {
+                    return None;
+                };
+                if at - start == limit || !keys.insert(*key) {
+                    ranges.push(start..at);
+                    start = at;
+                    keys.clear();
+                    keys.insert(*key);
+                }
+            }
+        }
+        BatchShape::Insert { .. } | BatchShape::Delete { .. } => {
+            while batch.len() - start > limit {
+                ranges.push(start..start + limit);
+                start += limit;
+            }
+        }
+    }
+    ranges.push(start..batch.len());
+    Some(ranges)
+}
+
+/// A placeholder of the composed statement, cast on PostgreSQL to the type the server infers
+/// for the parameter it stands for.
+fn cell(dialect: Dialect, number: usize, ty: Option<&str>) -> String {
+    match (dialect, ty) {
+        (Dialect::Postgres, None | Some("text")) => format!("CAST(${number} AS TEXT)"),
+        (Dialect::Postgres, Some(ty)) => format!("CAST(CAST(${number} AS TEXT) AS {ty})"),
+        _ => format!("${number}"),
+    }
+}
+
+/// The statement for rows `rows` of the batch, with the values it takes in the order of its
+/// placeholders' numbers.
+fn compose<'b>(
+    shape: &BatchShape,
+    dialect: Dialect,
+    types: &[String],
+    per_row: usize,
+    rows: &'b [Vec<Value>],
+) -> Result<(String, Vec<&'b Value>), SqlError> {
+    let ty = |n: usize| types.get(n - 1).map(String::as_str);
+    let renumber = |text: &str, offset: usize| {
+        guard::replace_placeholders(text, dialect, |n| cell(dialect, offset + n, ty(n)))
+            .map_err(|denied| SqlError::Denied(denied.0))
+    };
+    let mut values = Vec::new();
+    let sql = match shape {
+        BatchShape::Insert { head, row, .. } => {
+            let mut tuples = Vec::with_capacity(rows.len());
+            for (index, params) in rows.iter().enumerate() {
+                tuples.push(renumber(row, index * per_row)?);
+                values.extend(params.iter().take(per_row));
+            }
+            format!("{head}{}", tuples.join(", "))
+        }
+        BatchShape::Delete {
+            head,
+            key_parameter,
+            ..
+        } => {
+            let mut keys = Vec::with_capacity(rows.len());
+            for (index, params) in rows.iter().enumerate() {
+                keys.push(cell(dialect, index + 1, ty(*key_parameter)));
+                values.extend(params.get(key_parameter - 1));
+            }
+            format!("{head}({})", keys.join(", "))
+        }
+        BatchShape::Update {
+            target,
+            assignments,
+            key,
+            key_parameter,
+            ..
+        } => {
+            for params in rows {
+                values.extend(params.iter().take(per_row));
+            }
+            match dialect {
+                // MySQL types a derived table's columns from its first row (a longer value
+                // in a later row would be cut): each column gets a CASE on the key instead.
+                Dialect::Mysql => {
+                    let key_cell =
+                        |index: usize| cell(dialect, index * per_row + key_parameter, None);
+                    let mut set = Vec::with_capacity(assignments.len());
+                    for (assigned, value) in assignments {
+                        let mut whens = Vec::with_capacity(rows.len());
+                        for index in 0..rows.len() {
+                            whens.push(format!(
+                                "WHEN {} THEN {}",
+                                key_cell(index),
+                                renumber(value, index * per_row)?
+                            ));
+                        }
+                        set.push(format!("{assigned} = CASE {key} {} END", whens.join(" ")));
+                    }
+                    let keys: Vec<String> = (0..rows.len()).map(key_cell).collect();
+                    format!(
+                        "UPDATE {target} SET {} WHERE {key} IN ({})",
+                        set.join(", "),
+                        keys.join(", ")
+                    )
+                }
+                _ => {
+                    let column = |n: usize| format!("_runner_batch._runner_p{n}");
+                    let mut set = Vec::with_capacity(assignments.len());
+                    for (assigned, value) in assignments {
+                        let value = guard::replace_placeholders(value, dialect, column)
+                            .map_err(|denied| SqlError::Denied(denied.0))?;
+                        set.push(format!("{assigned} = {value}"));
+                    }
+                    let tuples: Vec<String> = (0..rows.len())
+                        .map(|index| {
+                            let cells: Vec<String> = (1..=per_row)
+                                .map(|n| cell(dialect, index * per_row + n, ty(n)))
+                                .collect();
+                            cells.join(", ")
+                        })
+                        .collect();
+                    let names: Vec<String> =
+                        (1..=per_row).map(|n| format!("_runner_p{n}")).collect();
+                    format!(
+                        "UPDATE {target} SET {} FROM (VALUES ({})) AS _runner_batch ({}) WHERE {key} = {}",
+                        set.join(", "),
+                        tuples.join("), ("),
+                        names.join(", "),
+                        column(*key_parameter)
+                    )
+                }
+            }
+        }
+    };
+    Ok((sql, values))
+}
+
+/// Runs the batch as few statements, or says it cannot (`None`): then it runs one statement
+/// per row as before.
+pub async fn execute(
+    db: &mut Db,
+    prepared: &Prepared,
+    batch: &[Vec<Value>],
+    grants: &Grants,
+    implied: &mut Implied,
+) -> Result<Option<u64>, SqlError> {
+    let dialect = db.dialect();
+    let Some(shape) = prepared.batch() else {
+        return Ok(None);
+    };
+    if dialect == Dialect::Sqlite || batch.len() < 2 {
+        return Ok(None);
+    }
+    let change = match shape {
+        BatchShape::Insert { .. } => Change::Insert,
+        BatchShape::Update { .. } => Change::Update,
+        BatchShape::Delete { .. } => Change::Delete,
+    };
+    if implied.has_triggers(db, shape.table(), change).await? {
+        return Ok(None);
+    }
+    for params in batch {
+        prepared.check_params(params)?;
+    }
+    let per_row = prepared.parameters();
+    let types = match dialect {
+        Dialect::Postgres => postgres_form(db, prepared).await?.parameter_types.clone(),
+        _ => Vec::new(),
+    };
+    let text_per_row = 40 * per_row.max(1)
+        + match shape {
+            BatchShape::Insert { row, .. } => row.len(),
+            BatchShape::Update { assignments, .. } => assignments
+                .iter()
+                .map(|(_, value)| value.len() + 40)
+                .sum::<usize>(),
+            BatchShape::Delete { .. } => 16,
+        };
+    let Some(ranges) = chunks(shape, batch, per_row, text_per_row) else {
+        return Ok(None);
+    };
+    let mut changed = 0u64;
+    for range in ranges {
+        let rows = &batch[range];
+        let (sql, values) = compose(shape, dialect, &types, per_row, rows)?;
+        let known = prepared.last_batch.lock().ok().and_then(|last| {
+            last.as_ref()
+                .filter(|(text, _)| *text == sql)
+                .map(|(_, checked)| checked.clone())
+        });
+        let checked: Arc<Checked> = match known
+            .map(Ok)
+            .unwrap_or_else(|| guard::check(&sql, dialect, grants).map(Arc::new))
+        {
+            Ok(checked) => {
+                if let Ok(mut last) = prepared.last_batch.lock() {
+                    *last = Some((sql, checked.clone()));
+                }
+                checked
+            }
+            // Not expected (the parts were checked): the batch runs row by row instead.
+            Err(denied) if changed == 0 => {
+                tracing::debug!("a batch statement was refused, running row by row: {denied}");
+                return Ok(None);
+            }
+            Err(denied) => {
+                return Err(SqlError::Invalid(format!(
+                    "the batch could not be finished as one statement: {denied}"
+                )));
+            }
+        };
+        changed += match dialect {
+            Dialect::Postgres => {
+                let texts: Vec<Option<String>> = values
+                    .iter()
+                    .map(|value| statement::postgres_text(value).map_err(SqlError::from))
+                    .collect::<Result<_, _>>()?;
+                db.execute_bound(&checked.sql, Params::PostgresText(&texts))
+                    .await?
+            }
+            _ => {
+                let ordered: Vec<&Value> = checked.slots.iter().map(|slot| values[*slot]).collect();
+                db.execute_bound(&checked.sql, Params::Mysql(&ordered))
+                    .await?
+            }
+        };
+    }
+    Ok(Some(changed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn update() -> BatchShape {
+        BatchShape::Update {
+            table: "t".into(),
+            target: "t".into(),
+            assignments: vec![("a".into(), "$1".into())],
+            key: "id".into(),
+            key_parameter: 2,
+        }
+    }
+
+    fn rows(keys: &[i64]) -> Vec<Vec<Value>> {
+        keys.iter()
+            .map(|k| vec![Value::Integer(0), Value::Integer(*k)])
+            .collect()
+    }
+
+    #[test]
+    fn an_update_batch_is_cut_where_a_key_repeats() {
+        let batch = rows(&[1, 2, 3, 2, 4, 4]);
+        assert_eq!(
+            chunks(&update(), &batch, 2, 80),
+            Some(vec![0..3, 3..5, 5..6])
+        );
+        let mut text = batch.clone();
+        text[0][1] = Value::Text("1".into());
+        assert_eq!(chunks(&update(), &text, 2, 80), None);
+        let many = rows(&(0..2500).collect::<Vec<_>>());
+        assert_eq!(
+            chunks(&update(), &many, 1, 8),
+            Some(vec![0..1000, 1000..2000, 2000..2500])
+        );
+    }
+
+    #[test]
+    fn the_composed_statements_carry_every_row() {
+        let batch = rows(&[7, 8]);
+        let types = vec!["integer".to_string(), "bigint".to_string()];
+        let (sql, values) = compose(&update(), Dialect::Postgres, &types, 2, &batch).unwrap();
+        assert_eq!(
+            sql,
+            "UPDATE t SET a = _runner_batch._runner_p1 FROM (VALUES (CAST(CAST($1 AS TEXT) AS integer), CAST(CAST($2 AS TEXT) AS bigint)), (CAST(CAST($3 AS TEXT) AS integer), CAST(CAST($4 AS TEXT) AS bigint))) AS _runner_batch (_runner_p1, _runner_p2) WHERE id = _runner_batch._runner_p2"
+        );
+        assert_eq!(values.len(), 4);
+        let (sql, _) = compose(&update(), Dialect::Mysql, &[], 2, &batch).unwrap();
+        assert_eq!(
+            sql,
+            "UPDATE t SET a = CASE id WHEN $2 THEN $1 WHEN $4 THEN $3 END WHERE id IN ($2, $4)"
+        );
+        let insert = BatchShape::Insert {
+            table: "t".into(),
+            head: "INSERT INTO t (a, b) VALUES ".into(),
+            row: "($2, lower($1))".into(),
+        };
+        let (sql, values) = compose(&insert, Dialect::Mysql, &[], 2, &batch).unwrap();
+        assert_eq!(
+            sql,
+            "INSERT INTO t (a, b) VALUES ($2, lower($1)), ($4, lower($3))"
+        );
+        assert_eq!(
+            values,
+            [&batch[0][0], &batch[0][1], &batch[1][0], &batch[1][1]]
+        );
+        let delete = BatchShape::Delete {
+            table: "t".into(),
+            head: "DELETE FROM t WHERE id IN ".into(),
+            key_parameter: 2,
+        };
+        let (sql, values) = compose(&delete, Dialect::Postgres, &types, 2, &batch).unwrap();
+        assert_eq!(
+            sql,
+            "DELETE FROM t WHERE id IN (CAST(CAST($1 AS TEXT) AS bigint), CAST(CAST($2 AS TEXT) AS bigint))"
+        );
+        assert_eq!(values, [&batch[0][1], &batch[1][1]]);
+    }
+}
