@@ -1,0 +1,270 @@
+//! A hostile transform written against the raw WIT, without the guest SDK: what a component
+//! built in any language can send. `up` first makes a legitimate change (which must be rolled
+//! back), then runs the attack named by `args.attack`, calling the host's imports directly with
+//! exactly the hostile input. An attack returns `Err` with the host's error when the host refused
+//! it, so that the reason is visible; attacks named `*_swallow` ignore the host's errors and
+//! return `Ok` (the step must fail all the same). An attack the host let through logs what it got
+//! and returns `Ok`, except `nbsp_commit`, which fails on purpose once its COMMIT went through, to
+//! show that the rollback the failure asks for comes too late.
+//!
+//! `tests/sandbox.rs` runs every attack on every database it applies to.
+
+wit_bindgen::generate!({
+    // Written into the workspace by every `runner build` (as the guest SDK is): the WIT of the
+    // runner that builds and runs this module.
+    path: "../.runner/guest-sdk/wit",
+    world: "transform",
+});
+
+use runner::transform::db::{self, DbError, Dialect};
+use runner::transform::log::{self, Level};
+
+/// Text that a terminal would obey: clear the screen, turn red, go back to the start of the
+/// line, a NUL, and a right-to-left override that makes the rest read backwards.
+const CONTROL: &str = "\u{1b}[2J\u{1b}[31mFAKE: all revisions applied\r\0\u{202e}deliver\u{1b}[0m";
+
+/// The first characters of a statement, for messages (the statements here can be 40 MB).
+fn short(sql: &str) -> String {
+    let head: String = sql.chars().take(80).collect();
+    if head.len() < sql.len() {
+        format!("{head}... ({} bytes)", sql.len())
+    } else {
+        head
+    }
+}
+
+/// The host's error as the transform returns it.
+fn refused(sql: &str, error: DbError) -> String {
+    let (kind, text) = match error {
+        DbError::Sql(text) => ("the database refused", text),
+        DbError::Denied(text) => ("the sandbox denied", text),
+        DbError::Limit(text) => ("a sandbox limit stopped", text),
+    };
+    format!("{kind} `{}`: {text}", short(sql))
+}
+
+fn info(message: &str) {
+    log::log(Level::Info, message);
+}
+
+/// Runs a query and logs what it returned: whatever it read got past the sandbox.
+fn query(sql: &str) -> Result<db::Rows, String> {
+    let rows = db::query(sql, &[]).map_err(|e| refused(sql, e))?;
+    let first: String = rows
+        .rows
+        .first()
+        .map(|row| format!("{row:?}"))
+        .unwrap_or_default()
+        .chars()
+        .take(200)
+        .collect();
+    info(&format!(
+        "`{}` returned {} row(s), columns {:?}, the first: {first}",
+        short(sql),
+        rows.rows.len(),
+        rows.columns
+    ));
+    Ok(rows)
+}
+
+fn execute(sql: &str) -> Result<u64, String> {
+    let changed = db::execute(sql, &[]).map_err(|e| refused(sql, e))?;
+    info(&format!("`{}` changed {changed} row(s)", short(sql)));
+    Ok(changed)
+}
+
+/// `SELECT 1+1+...+1` with `terms` terms.
+fn deep_expression(terms: usize) -> String {
+    let mut sql = String::with_capacity(7 + 2 * terms);
+    sql.push_str("SELECT 1");
+    for _ in 1..terms {
+        sql.push_str("+1");
+    }
+    sql
+}
+
+fn attack(name: &str, tag: &str) -> Result<(), String> {
+    let dialect = db::current_dialect();
+    match name {
+        // MariaDB ends a `-- ` comment only at a space or control character; the guard's
+        // tokenizer also takes U+00A0 and U+3000 (Unicode white space). What the guard reads as
+        // a comment to the end of the text, MariaDB runs: `1 - - <the identifier U+00A0>`,
+        // which the CTE defines, and then the rest.
+        "nbsp_comment" => query(
+            "WITH q AS (SELECT 1 AS `\u{a0}`) SELECT 1 --\u{a0} FROM q UNION SELECT s FROM secret",
+        )
+        .map(drop),
+        "nbsp_comment_multi" => query(
+            "WITH q AS (SELECT 1 AS `\u{3000}`) SELECT 1 --\u{3000} FROM q; DROP TABLE secret",
+        )
+        .map(drop),
+        "nbsp_commit" => {
+            query("WITH q AS (SELECT 1 AS `\u{a0}`) SELECT 1 --\u{a0} FROM q; COMMIT")?;
+            Err(
+                "the COMMIT hidden behind `--\u{a0}` ran; this failure asks for a rollback of \
+                 `UPDATE allowed SET v = 'changed'` that can no longer happen"
+                    .into(),
+            )
+        }
+        "versioned_comment" => execute(
+            "/*!50700 WITH secret AS (SELECT 1 AS id) */ DELETE allowed FROM secret AS allowed",
+        )
+        .map(drop),
+        "mariadb_comment" => query("SELECT 1 /*M! , (SELECT s FROM secret) */").map(drop),
+        "hint_comment" => query("SELECT /*+ SET_VAR(sql_mode='') */ 1 FROM allowed").map(drop),
+
+        // PostgreSQL's `TABLE x` is `SELECT * FROM x`; a parser may keep its name as text
+        // rather than as a table reference, which a guard walking table references never sees.
+        "table_stmt" => query("TABLE secret").map(drop),
+        "table_cte" => query("WITH t AS (TABLE pg_catalog.pg_authid) SELECT * FROM t").map(drop),
+        "table_runner" => query("TABLE public.runner_history").map(drop),
+        "insert_table" => execute("INSERT INTO allowed TABLE secret").map(drop),
+        "select_into_union" => {
+            execute("SELECT * INTO newtab FROM allowed UNION SELECT * FROM allowed").map(drop)
+        }
+        // A temporary table hides the real one from runner's own statements on this connection.
+        "into_temp_runner" => execute("SELECT * INTO TEMP runner_version FROM allowed").map(drop),
+        // Functions that run SQL given as text, or act outside the transaction.
+        "ts_stat" => query("SELECT * FROM ts_stat('SELECT to_tsvector(s) FROM secret')").map(drop),
+        "ts_rewrite" => query(
+            "SELECT ts_rewrite('a'::tsquery, 'SELECT ''a''::tsquery, s::tsquery FROM secret')",
+        )
+        .map(drop),
+        "repl_slot" => query("SELECT pg_create_physical_replication_slot('runner_evil')").map(drop),
+        "drop_slot" => query("SELECT pg_drop_replication_slot('x')").map(drop),
+        "stat_reset" => query("SELECT pg_stat_reset()").map(drop),
+        "file_settings" => query("SELECT * FROM pg_show_all_file_settings()").map(drop),
+        "hba" => query("SELECT * FROM pg_hba_file_rules").map(drop),
+        "activity" => query("SELECT query FROM pg_stat_get_activity(NULL)").map(drop),
+
+        // MariaDB: sequences change outside the transaction; locks are the session's.
+        "setval" => query("SELECT SETVAL(seq, 100)").map(drop),
+        "nextval" => query("SELECT NEXTVAL(seq)").map(drop),
+        "release_locks" => query("SELECT RELEASE_ALL_LOCKS()").map(drop),
+        "load_file" => query("SELECT LOAD_FILE('/etc/passwd')").map(drop),
+        "outfile" => query(&format!(
+            "SELECT * FROM allowed INTO OUTFILE '/tmp/runner-evil-{tag}.txt'"
+        ))
+        .map(drop),
+        // A multi-table DELETE names its target by alias: `allowed` here is the read-only `ro`.
+        "delete_alias" => execute("DELETE allowed FROM ro AS allowed").map(drop),
+        "delete_using" => execute("DELETE FROM allowed USING ro AS allowed").map(drop),
+
+        // Every database: what the host must bound.
+        "deep_expr" => query(&deep_expression(100_000)).map(drop),
+        "huge_whitespace" => {
+            let mut sql = String::with_capacity(8 + 40_000_000);
+            sql.push_str("SELECT 1");
+            sql.extend(std::iter::repeat_n(' ', 40_000_000));
+            query(&sql).map(drop)
+        }
+        // A WASI timer: the guest waits inside the host, where no epoch deadline reaches it.
+        "sleep" => {
+            std::thread::sleep(std::time::Duration::from_secs(60));
+            info("slept for 60 seconds");
+            Ok(())
+        }
+        // Results the guest cannot hold but the host must read first.
+        "zeroblob" => {
+            let mut statements = vec![match dialect {
+                Dialect::Sqlite => "SELECT zeroblob(200000000)",
+                Dialect::Postgres => "SELECT repeat('x', 200000000)",
+                Dialect::Mysql => "SELECT REPEAT('x', 200000000)",
+            }];
+            if dialect == Dialect::Mysql {
+                // MariaDB gives NULL for a value over max_allowed_packet (16 MB by default):
+                // the same 200 MB or more, in rows under it.
+                statements.push(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20) \
+                     SELECT REPEAT('x', 15000000) FROM n",
+                );
+            }
+            let mut kept = Vec::new();
+            for sql in statements {
+                for _ in 0..10 {
+                    kept.push(db::query(sql, &[]).map_err(|e| refused(sql, e))?);
+                }
+            }
+            info(&format!("kept {} large results", kept.len()));
+            Ok(())
+        }
+        // Statements the host checks and may keep: 200 distinct ones of 4 MB.
+        "many_statements" => {
+            let pad = "x".repeat(4 << 20);
+            for i in 0..200 {
+                let sql = format!("SELECT '{i:05}{pad}' FROM allowed");
+                db::query(&sql, &[]).map_err(|e| refused(&sql, e))?;
+            }
+            info("ran 200 statements of 4 MB");
+            Ok(())
+        }
+        "long_error" => {
+            let mut error = String::with_capacity(50_000_000);
+            error.push_str("LONG-ERROR ");
+            error.extend(std::iter::repeat_n('x', 50_000_000 - error.len()));
+            Err(error)
+        }
+        "log_flood" => {
+            let mut line = String::with_capacity(1 << 20);
+            line.push_str("FLOOD ");
+            line.extend(std::iter::repeat_n('y', (1 << 20) - line.len()));
+            for _ in 0..20_000 {
+                log::log(Level::Info, &line);
+            }
+            Ok(())
+        }
+        "control_chars" => {
+            log::log(Level::Warn, CONTROL);
+            log::log(Level::Error, CONTROL);
+            Err(CONTROL.into())
+        }
+        // Cursors never closed: each holds a server cursor or a temporary table.
+        "cursor_flood" => {
+            let mut cursors = Vec::new();
+            for _ in 0..100_000 {
+                let sql = "SELECT * FROM allowed";
+                cursors.push(db::open_cursor(sql, &[]).map_err(|e| refused(sql, e))?);
+            }
+            info(&format!("holding {} cursors", cursors.len()));
+            std::mem::forget(cursors);
+            Ok(())
+        }
+        "dbstat" => query("SELECT * FROM dbstat('main')").map(drop),
+        "read_secret" => query("SELECT * FROM secret").map(drop),
+        "runner_write" => execute("UPDATE runner_version SET revision = 'x'").map(drop),
+        "two_statements_swallow" => {
+            let _ = db::execute("UPDATE allowed SET v = 'x'; DROP TABLE secret", &[]);
+            Ok(())
+        }
+        other => Err(format!("raw_hostile: unknown attack '{other}'")),
+    }
+}
+
+struct RawHostile;
+
+impl Guest for RawHostile {
+    fn up(args: Vec<(String, String)>) -> Result<(), String> {
+        let arg = |key: &str| {
+            args.iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let legit = "UPDATE allowed SET v = 'changed'";
+        db::execute(legit, &[]).map_err(|e| refused(legit, e))?;
+        attack(&arg("attack"), &arg("tag"))
+    }
+
+    fn down(_args: Vec<(String, String)>) -> Result<(), String> {
+        Err("raw_hostile has no down".into())
+    }
+
+    fn info() -> Info {
+        Info {
+            sdk_version: "none (raw WIT)".into(),
+            has_down: false,
+        }
+    }
+}
+
+export!(RawHostile);
