@@ -175,6 +175,7 @@ impl Db {
                     .rows_affected()
             }
             (Connection::Lent, _) => return Err(DbError::Lent),
+            (Connection::Abandoned, _) => return Err(DbError::Abandoned),
             _ => return Err(self.wrong_params()),
         })
     }
@@ -198,14 +199,22 @@ impl Db {
         bounds: Bounds,
     ) -> Result<Bounded, DbError> {
         let sql = AssertSqlSafe(sql.to_string());
+        // Past a bound, the rest of the result is read and dropped rather than left unread:
+        // MySQL's server would otherwise stay blocked sending it, and the connection with it.
         macro_rules! read {
             ($stream:expr, $decode:path) => {{
                 let mut stream = $stream;
                 let mut rows = Rows::default();
                 let mut bytes = 0usize;
+                let mut over = None;
                 while let Some(row) = stream.try_next().await? {
+                    if over.is_some() {
+                        continue;
+                    }
                     if rows.rows.len() == bounds.rows {
-                        return Ok(Bounded::TooManyRows);
+                        over = Some(Bounded::TooManyRows);
+                        rows = Rows::default();
+                        continue;
                     }
                     let mut decoded = $decode(std::slice::from_ref(&row))?;
                     if rows.columns.is_empty() {
@@ -213,13 +222,14 @@ impl Db {
                     }
                     for values in decoded.rows {
                         bytes += values.iter().map(value_bytes).sum::<usize>();
-                        if bytes > bounds.bytes {
-                            return Ok(Bounded::TooManyBytes);
-                        }
                         rows.rows.push(values);
                     }
+                    if bytes > bounds.bytes {
+                        over = Some(Bounded::TooManyBytes);
+                        rows = Rows::default();
+                    }
                 }
-                Bounded::Rows(rows)
+                over.unwrap_or(Bounded::Rows(rows))
             }};
         }
         Ok(match (&mut self.conn, params) {
@@ -236,6 +246,7 @@ impl Db {
                 read!(query.fetch(c), decode::mysql_rows)
             }
             (Connection::Lent, _) => return Err(DbError::Lent),
+            (Connection::Abandoned, _) => return Err(DbError::Abandoned),
             _ => return Err(self.wrong_params()),
         })
     }

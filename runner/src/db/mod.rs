@@ -29,6 +29,8 @@ enum Connection {
     MySql(MySqlConnection),
     /// Lent to a transform's sandbox for the length of its run (see [`Db::lend`]).
     Lent,
+    /// Closed because a statement would not stop (see [`Db::abandon`]).
+    Abandoned,
 }
 
 /// What runner knows about the server it talks to.
@@ -87,6 +89,10 @@ pub enum DbError {
     LockTimeout { url: String, waited: Duration },
     #[error("the connection is lent to a transform")]
     Lent,
+    #[error(
+        "the connection was closed because a statement on it would not stop; its transaction is rolled back by the server"
+    )]
+    Abandoned,
     /// The database itself refused a transform's statement (SQLite's authorizer).
     #[error("{0}")]
     Denied(String),
@@ -120,6 +126,8 @@ pub struct Db {
     conn: Connection,
     pub info: ServerInfo,
     pub url: DatabaseUrl,
+    /// How it was opened, to open it again (see [`Db::reconnect`]).
+    options: ConnectOptions,
 }
 
 impl Db {
@@ -169,6 +177,7 @@ impl Db {
         };
         let mut db = Db {
             conn,
+            options: options.clone(),
             info: ServerInfo {
                 dialect: url.dialect(),
                 version: String::new(),
@@ -227,6 +236,7 @@ impl Db {
                 affected
             }
             Connection::Lent => return Err(DbError::Lent),
+            Connection::Abandoned => return Err(DbError::Abandoned),
         };
         Ok(affected)
     }
@@ -241,6 +251,7 @@ impl Db {
             Connection::Postgres(c) => query.execute(c).await?.rows_affected(),
             Connection::MySql(c) => query.execute(c).await?.rows_affected(),
             Connection::Lent => return Err(DbError::Lent),
+            Connection::Abandoned => return Err(DbError::Abandoned),
         })
     }
 
@@ -289,6 +300,7 @@ impl Db {
             Connection::Postgres(c) => take!(c, decode::postgres_rows),
             Connection::MySql(c) => take!(c, decode::mysql_rows),
             Connection::Lent => return Err(DbError::Lent),
+            Connection::Abandoned => return Err(DbError::Abandoned),
         };
         Ok(Some(rows))
     }
@@ -312,6 +324,7 @@ impl Db {
             Connection::Postgres(c) => names!(c),
             Connection::MySql(c) => names!(c),
             Connection::Lent => return Err(DbError::Lent),
+            Connection::Abandoned => return Err(DbError::Abandoned),
         })
     }
 
@@ -326,6 +339,7 @@ impl Db {
         let c = match &mut self.conn {
             Connection::Sqlite(c) => c,
             Connection::Lent => return Err(DbError::Lent),
+            Connection::Abandoned => return Err(DbError::Abandoned),
             Connection::Postgres(_) | Connection::MySql(_) => {
                 return Err(DbError::WrongDialect {
                     expected: Dialect::Sqlite,
@@ -360,7 +374,43 @@ impl Db {
             conn: std::mem::replace(&mut self.conn, Connection::Lent),
             info: self.info.clone(),
             url: self.url.clone(),
+            options: self.options.clone(),
         }
+    }
+
+    /// Closes a connection whose statement would not stop (a server busy in a function that
+    /// does not look at its kill flag keeps the connection for as long as it runs): its
+    /// transaction is lost, and every later use fails at once instead of waiting for it.
+    pub fn abandon(&mut self) {
+        self.conn = Connection::Abandoned;
+    }
+
+    /// True once [`Db::abandon`] closed the connection.
+    pub fn is_abandoned(&self) -> bool {
+        matches!(self.conn, Connection::Abandoned)
+    }
+
+    /// Opens the connection again after [`Db::abandon`], outside any transaction (to record
+    /// what happened). Locks the old session held are not held by the new one.
+    pub async fn reconnect(&mut self) -> Result<(), DbError> {
+        let fresh = Db::connect(&self.url, &self.options).await?;
+        self.conn = fresh.conn;
+        Ok(())
+    }
+
+    /// Waits until the connection answers, at most `wait`: false if it did not (a statement
+    /// still running on it).
+    pub async fn answers_within(&mut self, wait: Duration) -> bool {
+        use sqlx::Connection as _;
+        let pinged = async {
+            match &mut self.conn {
+                Connection::Sqlite(c) => c.ping().await,
+                Connection::Postgres(c) => c.ping().await,
+                Connection::MySql(c) => c.ping().await,
+                Connection::Lent | Connection::Abandoned => Err(sqlx::Error::PoolClosed),
+            }
+        };
+        matches!(tokio::time::timeout(wait, pinged).await, Ok(Ok(())))
     }
 
     /// Takes back a connection lent with [`Db::lend`].
@@ -385,6 +435,7 @@ impl Db {
                 .await?
                 .rows_affected(),
             Connection::Lent => return Err(DbError::Lent),
+            Connection::Abandoned => return Err(DbError::Abandoned),
         };
         Ok(affected)
     }
@@ -416,6 +467,7 @@ impl Db {
                 i64::try_from(id).ok().filter(|id| *id != 0)
             }
             Connection::Lent => return Err(DbError::Lent),
+            Connection::Abandoned => return Err(DbError::Abandoned),
         };
         Ok(id)
     }
@@ -430,6 +482,7 @@ impl Db {
                 Connection::Postgres(c) => decode::postgres_rows(&query.fetch_all(c).await?),
                 Connection::MySql(c) => decode::mysql_rows(&query.fetch_all(c).await?),
                 Connection::Lent => Err(DbError::Lent),
+                Connection::Abandoned => Err(DbError::Abandoned),
             };
         }
         let sql = AssertSqlSafe(sql.to_string());
@@ -453,6 +506,7 @@ impl Db {
                 decode::mysql_rows(&rows)
             }
             Connection::Lent => Err(DbError::Lent),
+            Connection::Abandoned => Err(DbError::Abandoned),
         }
     }
 
@@ -501,6 +555,11 @@ impl Db {
     /// Rolls back the open transaction. On PostgreSQL and MySQL the statement cache is cleared
     /// too: the rollback may undo DDL under statements prepared since it ran.
     pub async fn rollback(&mut self) -> Result<(), DbError> {
+        // An abandoned connection's transaction is rolled back by the server as the session
+        // ends: nothing is left to do here.
+        if self.is_abandoned() {
+            return Ok(());
+        }
         self.execute_script("ROLLBACK").await.map(drop)
     }
 
@@ -510,7 +569,7 @@ impl Db {
             Connection::Sqlite(c) => c.close().await?,
             Connection::Postgres(c) => c.close().await?,
             Connection::MySql(c) => c.close().await?,
-            Connection::Lent => {}
+            Connection::Lent | Connection::Abandoned => {}
         }
         Ok(())
     }

@@ -164,6 +164,16 @@ impl Migrator<'_> {
         outcome
     }
 
+    /// Opens the connection again if a transform's statement that would not stop made the
+    /// sandbox close it, so that the failure can still be recorded.
+    async fn reconnect_if_abandoned(&mut self) {
+        if self.db.is_abandoned()
+            && let Err(e) = self.db.reconnect().await
+        {
+            tracing::warn!("could not reconnect to record the failure: {e}");
+        }
+    }
+
     /// A revision in one transaction with its version rows and history row.
     pub(super) async fn run_in_transaction(
         &mut self,
@@ -220,6 +230,7 @@ impl Migrator<'_> {
             true,
         );
         // Outside the rolled-back transaction, so the failure stays on record.
+        self.reconnect_if_abandoned().await;
         let message = format!("step {} rolled back: {failure}", step.number);
         let entry = NewEntry {
             error: Some(&message),
@@ -289,6 +300,7 @@ impl Migrator<'_> {
                 Err(Stop::Other(error)) => ActionError::Message(error.to_string()),
             };
             let failure = self.failure(revision, plan.direction, step, total, &error, false);
+            self.reconnect_if_abandoned().await;
             let recorded = version_table::update(
                 self.db,
                 history_id,

@@ -6,7 +6,7 @@ use super::authorizer;
 use super::guard::Grants;
 use super::sql::{
     ColumnKind, MAX_BATCH_ROWS, Page, Session, SqlError, bind, columns_of, postgres_form,
-    postgres_params, sqlite, sqlite_rows,
+    postgres_params, sqlite, sqlite_rows, too_large_value,
 };
 use super::statement::Prepared;
 use crate::db::bound::{Bounds, Params, value_bytes};
@@ -99,9 +99,17 @@ pub async fn open_cursor(
         }
         Dialect::Postgres => {
             let form = postgres_form(db, prepared).await?;
-            let params = postgres_params(prepared, params)?;
+            let mut params = postgres_params(prepared, params)?;
+            let sql = match &form.rows_sql {
+                Some(bounded) if prepared.is_query() => {
+                    params.resize(prepared.parameters(), None);
+                    params.push(Some(session.value_bytes.to_string()));
+                    bounded
+                }
+                _ => &form.sql,
+            };
             db.execute_bound(
-                &format!("DECLARE {quoted} NO SCROLL CURSOR FOR {}", form.sql),
+                &format!("DECLARE {quoted} NO SCROLL CURSOR FOR {sql}"),
                 Params::PostgresText(&params),
             )
             .await?;
@@ -151,7 +159,8 @@ pub async fn fetch(
         Place::Declared { name } => {
             let sql = format!("FETCH FORWARD {max} FROM {}", quote(session.dialect, name));
             db.query_rows_limited(&sql, max as usize)
-                .await?
+                .await
+                .map_err(too_large_value)?
                 .map(|r| r.rows)
                 .unwrap_or_default()
         }

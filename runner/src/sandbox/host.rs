@@ -26,7 +26,9 @@ const PREPARED_CACHE_BYTES: usize = 16 << 20;
 pub(super) const MAX_MESSAGE_CHARS: usize = 4096;
 /// How much a transform may log in all, in bytes; past it, one line says that the rest was
 /// dropped.
-const MAX_LOG_BYTES: usize = 1 << 20;
+const MAX_LOG_BYTES: usize = 256 << 10;
+/// How long a cancelled statement may take to end before its connection is given up.
+pub(super) const CANCEL_WAIT: Duration = Duration::from_millis(400);
 /// How many cursors a transform may hold open at once.
 pub const MAX_CURSORS: usize = 64;
 /// How the guest SDK marks the message of a panic (`PANIC_PREFIX` in guest-sdk/src/log.rs:
@@ -260,7 +262,7 @@ impl HostState {
     /// themselves; past this the statement is cancelled from another connection (MySQL's
     /// limit covers only SELECT, and no server limit covers a lock wait on MySQL).
     fn backstop(&self) -> Duration {
-        self.remaining() + self.server_slack() + Duration::from_millis(250)
+        self.remaining() + Duration::from_millis(200)
     }
 
     /// How many bytes of results the host may hold for one call: half of what the step's
@@ -397,8 +399,13 @@ impl HostState {
             Ok(Err(SqlError::Db(_))) if Instant::now() >= self.deadline => None,
             Ok(result) => Some(result),
             Err(_) => {
-                if let Some(db) = self.db.as_ref() {
+                if let Some(db) = self.db.as_mut() {
                     sql::cancel(db, session).await;
+                    // A server busy in a function that ignores the cancel keeps the connection
+                    // until it is done: give it up rather than wait.
+                    if !db.answers_within(CANCEL_WAIT).await {
+                        db.abandon();
+                    }
                 }
                 None
             }
@@ -773,8 +780,8 @@ impl wit_log::Host for HostState {
         self.logged_bytes += message.len();
         if self.logged_bytes >= MAX_LOG_BYTES {
             message = format!(
-                "the transform logged more than {} MiB: its further messages are dropped",
-                MAX_LOG_BYTES >> 20
+                "the transform logged more than {} KiB: its further messages are dropped",
+                MAX_LOG_BYTES >> 10
             );
         }
         match &self.listener {

@@ -32,7 +32,7 @@ pub use host::{LogLevel, Stats, TransformListener};
 
 /// How long past its `timeout` a transform may take before the host stops waiting for it:
 /// enough for a database call's own backstop to end it first (see `HostState::backstop`).
-const HOST_GRACE: Duration = Duration::from_millis(750);
+const HOST_GRACE: Duration = Duration::from_millis(1200);
 
 /// One run of a transform.
 pub struct TransformCall<'a> {
@@ -143,6 +143,15 @@ pub async fn run(
     })
     .await
     .unwrap_or_else(|_| Err(wasmtime::Trap::Interrupt.into()));
+    // Stopped while waiting on the database (past every backstop): a connection that does
+    // not answer now is given up rather than waited for.
+    if let Some(db) = store.data_mut().db.as_mut()
+        && outcome.is_err()
+        && db.dialect() != crate::dialect::Dialect::Sqlite
+        && !db.answers_within(host::CANCEL_WAIT).await
+    {
+        db.abandon();
+    }
     let ended = store.data_mut().end_session().await;
     let mut state = store.into_data();
     match state.db.take() {

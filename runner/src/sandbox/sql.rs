@@ -185,10 +185,10 @@ pub async fn cancel(db: &Db, session: &Session) {
     };
     let options = crate::db::ConnectOptions {
         create_sqlite_file: false,
-        lock_timeout: Duration::from_secs(1),
+        lock_timeout: Duration::from_millis(400),
     };
     let url = db.url.clone();
-    let cancelled = tokio::time::timeout(Duration::from_secs(2), async move {
+    let cancelled = tokio::time::timeout(Duration::from_millis(400), async move {
         let mut other = Db::connect(&url, &options).await?;
         other.execute_simple(&sql).await?;
         other.close().await
@@ -429,15 +429,72 @@ pub(super) async fn postgres_form<'p>(
         }
     })
     .map_err(|denied| SqlError::Denied(denied.0))?;
+    let rows_sql = row_bound(
+        &sql,
+        prepared.is_query(),
+        !prepared.allowed.writes.is_empty(),
+        !described.columns.is_empty(),
+        prepared.parameters() + 1,
+    );
     Ok(prepared.postgres.get_or_init(|| PostgresForm {
         sql,
+        rows_sql,
         columns: described.columns,
         parameter_types: described.parameter_types,
     }))
 }
 
+/// What PostgreSQL says of a row the bound refused.
+const ROW_TOO_LARGE: &str = "bytes in one row: more than the memory the step has left";
+
+/// A statement that returns rows, made to refuse on the server any row larger than the bytes
+/// given as parameter `limit`: PostgreSQL makes values of up to 1 GB (`format`, `replace`,
+/// `string_agg` can make one from a small input), and the host would otherwise hold a row
+/// whole before it could count it. The error is raised from the row itself (`CAST` of text
+/// naming its size), so the planner cannot raise it early by folding a constant. A query with
+/// a data-modifying CTE cannot be nested (PostgreSQL wants that WITH at the top): it is left
+/// as it is, bounded by the host's count alone. The outer SELECT keeps the inner query's
+/// order (a plain scan of a subquery).
+fn row_bound(
+    sql: &str,
+    query: bool,
+    writes: bool,
+    returns_rows: bool,
+    limit: usize,
+) -> Option<String> {
+    if !returns_rows {
+        return None;
+    }
+    let check = format!(
+        "WHERE CASE WHEN pg_column_size(_runner_q.*) > CAST(${limit} AS int8) \
+         THEN CAST(pg_column_size(_runner_q.*)::text || ' {ROW_TOO_LARGE}' AS int) = 0 ELSE true END"
+    );
+    match (query, writes) {
+        (true, false) => Some(format!(
+            "SELECT _runner_q.* FROM ({sql}) AS _runner_q {check}"
+        )),
+        (false, _) => Some(format!(
+            "WITH _runner_q AS ({sql}) SELECT _runner_q.* FROM _runner_q {check}"
+        )),
+        (true, true) => None,
+    }
+}
+
+/// Makes the server's refusal of a row too large, or SQLite's of a value too large, the
+/// sandbox's limit.
+pub(super) fn too_large_value(error: DbError) -> SqlError {
+    let text = error.to_string();
+    if text.contains(ROW_TOO_LARGE) || text.contains("string or blob too big") {
+        SqlError::Limit(
+            "a value larger than the memory the step has left: read less at a time".into(),
+        )
+    } else {
+        SqlError::Db(error)
+    }
+}
+
 /// The parameters of one run as PostgreSQL takes them: text, by number.
-pub(super) fn postgres_params(
+pub fn postgres_params(
     prepared: &Prepared,
     params: &[Value],
 ) -> Result<Vec<Option<String>>, SqlError> {
@@ -479,6 +536,7 @@ pub async fn query(
             sqlite(db, session, |conn| {
                 let mut statement = authorizer::prepare(conn, prepared.sql(), grants)?;
                 let (columns, kinds) = columns_of(&statement);
+                // A value past SQLITE_LIMIT_LENGTH is refused as SQLite makes it.
                 bind(&mut statement, &params)?;
                 Ok(match sqlite_rows(&mut statement, &kinds, bounds, None)? {
                     Page::Rows(rows) => Bounded::Rows(Rows { columns, rows }),
@@ -486,14 +544,24 @@ pub async fn query(
                     Page::TooManyBytes => Bounded::TooManyBytes,
                 })
             })
-            .await?
+            .await
+            .map_err(too_large_value)?
         }
         Dialect::Postgres => {
             let form = postgres_form(db, prepared).await?;
-            let params = postgres_params(prepared, params)?;
+            let mut params = postgres_params(prepared, params)?;
+            let sql = match &form.rows_sql {
+                Some(bounded) => {
+                    params.resize(prepared.parameters(), None);
+                    params.push(Some(bytes.to_string()));
+                    bounded
+                }
+                None => &form.sql,
+            };
             let mut bounded = db
-                .query_bound(&form.sql, Params::PostgresText(&params), bounds)
-                .await?;
+                .query_bound(sql, Params::PostgresText(&params), bounds)
+                .await
+                .map_err(too_large_value)?;
             if let Bounded::Rows(rows) = &mut bounded
                 && rows.columns.is_empty()
             {

@@ -32,6 +32,9 @@ pub struct Prepared {
 #[derive(Debug, Clone)]
 pub struct PostgresForm {
     pub sql: String,
+    /// For a statement that returns rows: the same, each row refused by the server if it is
+    /// larger than the bytes given as one more parameter (see `sql::row_bound`).
+    pub rows_sql: Option<String>,
     pub columns: Vec<String>,
     /// The type the server infers for each parameter, as `format_type` writes it.
     pub parameter_types: Vec<String>,
@@ -68,6 +71,11 @@ impl Prepared {
     /// The statement as the database receives it (before PostgreSQL's casts).
     pub fn sql(&self) -> &str {
         &self.checked.sql
+    }
+
+    /// True for a query, false for INSERT, UPDATE, DELETE.
+    pub fn is_query(&self) -> bool {
+        self.checked.query
     }
 
     /// How a batch of it can run as one statement, where it can.

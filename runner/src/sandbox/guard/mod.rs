@@ -108,6 +108,8 @@ pub struct Checked {
     pub allowed: Allowed,
     /// How a batch of it can run as one statement, where it can.
     pub batch: Option<BatchShape>,
+    /// True for a query (SELECT, VALUES, WITH ... SELECT), false for INSERT, UPDATE, DELETE.
+    pub query: bool,
 }
 
 /// Checks one statement against the grants and renders what the database will run.
@@ -195,6 +197,7 @@ fn check_here(sql: &str, dialect: Dialect, grants: &Grants) -> Result<Checked, D
             actions: walk.actions,
         },
         batch,
+        query: matches!(statement, Statement::Query(_)),
     })
 }
 

@@ -188,14 +188,52 @@ fn attack(name: &str, tag: &str) -> Result<(), String> {
             info(&format!("kept {} large results", kept.len()));
             Ok(())
         }
-        // Statements the host checks and may keep: 200 distinct ones of 4 MB.
+        // Statements the host checks and may keep: 400 distinct ones just under the bound on
+        // a statement's text (100 MB in all, which the statement cache must not keep). The
+        // step then fails, so nothing it did stays. (Longer ones are refused: `huge_whitespace`.)
         "many_statements" => {
-            let pad = "x".repeat(4 << 20);
-            for i in 0..200 {
-                let sql = format!("SELECT '{i:05}{pad}' FROM allowed");
+            let pad = "x".repeat(250 << 10);
+            for i in 0..400 {
+                let sql = format!("SELECT '{i:05}{pad}' AS v FROM allowed WHERE id = 0");
                 db::query(&sql, &[]).map_err(|e| refused(&sql, e))?;
             }
-            info("ran 200 statements of 4 MB");
+            Err("ran 400 statements of 250 KB".into())
+        }
+        // Values made large from small ones with functions the sandbox allows: the host must
+        // not hold more than the step's memory for them.
+        "amplify" => {
+            let sql = match dialect {
+                Dialect::Sqlite | Dialect::Postgres => {
+                    // 30 MB from 3 bytes.
+                    let mut expr = "'xxx'".to_string();
+                    for _ in 0..7 {
+                        expr = format!("replace({expr}, 'x', 'xxxxxxxxxx')");
+                    }
+                    format!("SELECT {expr}")
+                }
+                Dialect::Mysql => {
+                    // 15 MB a value (under MariaDB's max_allowed_packet), 20 rows, made in
+                    // linear time: ten copies of the level below, six times over.
+                    let mut levels = vec!["l0 AS (SELECT 'xxxxxxxxxxxxxxx' AS s)".to_string()];
+                    for level in 1..=6 {
+                        let copies = vec!["s"; 10].join(", ");
+                        levels.push(format!(
+                            "l{level} AS (SELECT CONCAT({copies}) AS s FROM l{})",
+                            level - 1
+                        ));
+                    }
+                    format!(
+                        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20), {} \
+                         SELECT s FROM l6, n",
+                        levels.join(", ")
+                    )
+                }
+            };
+            let mut kept = Vec::new();
+            for _ in 0..10 {
+                kept.push(db::query(&sql, &[]).map_err(|e| refused(&sql, e))?);
+            }
+            info(&format!("kept {} large results", kept.len()));
             Ok(())
         }
         "long_error" => {
@@ -211,7 +249,7 @@ fn attack(name: &str, tag: &str) -> Result<(), String> {
             for _ in 0..20_000 {
                 log::log(Level::Info, &line);
             }
-            Ok(())
+            Err("logged 20,000 lines of 1 MB".into())
         }
         "control_chars" => {
             log::log(Level::Warn, CONTROL);
