@@ -124,3 +124,71 @@ async fn writes_through_cascades_and_triggers_must_be_declared() {
         db.close().await.ok();
     }
 }
+
+/// On PostgreSQL the plan of each statement is read too: a relation it scans must be declared,
+/// even where the statement names only a declared one (a view over another table).
+#[tokio::test]
+async fn postgres_plans_are_checked_against_the_grants() {
+    use std::time::Duration;
+
+    use runner::config::Config;
+    use runner::sandbox::{self, TransformCall};
+    use runner::transforms::{self, Project as Transforms};
+    use runner::version_table::Direction;
+    use runner_integration_tests::{transforms_target_dir, workspace_root};
+
+    let Some(test_db) = TestDb::new(Dialect::Postgres).await else {
+        return;
+    };
+    // SAFETY of the environment change: the builds this test starts read it; no other thread
+    // of this test binary changes it.
+    unsafe { std::env::set_var("CARGO_TARGET_DIR", transforms_target_dir()) };
+    let mut config = Config::load(&Default::default()).expect("config");
+    config.transforms_dir = workspace_root().join("tests/transforms");
+    let lock = tempfile::tempdir().expect("temp dir");
+    config.migrations_dir = lock.path().to_path_buf();
+    let modules = transforms::load(
+        &Transforms::new(&config),
+        &["roundtrip".to_string()],
+        transforms::BuildPolicy::WhenStale,
+        &mut |m| eprintln!("{m}"),
+    )
+    .await
+    .expect("build roundtrip");
+    let module = modules.get("roundtrip").expect("roundtrip built");
+    let mut db = test_db.connect().await;
+    db.execute_script(
+        "CREATE TABLE secret (id integer PRIMARY KEY, s text);
+         INSERT INTO secret VALUES (1, 'hidden');
+         CREATE VIEW deals AS SELECT id, s FROM secret;",
+    )
+    .await
+    .expect("schema");
+    let args = vec![
+        ("table".to_string(), "deals".to_string()),
+        ("read".to_string(), "query".to_string()),
+    ];
+    let reads = vec!["deals".to_string()];
+    let call = TransformCall {
+        module: "roundtrip",
+        wasm: &module.wasm,
+        sha256: &module.sha256,
+        direction: Direction::Up,
+        reads: &reads,
+        writes: &[],
+        args: &args,
+        timeout: Duration::from_secs(30),
+        memory_bytes: 128 << 20,
+    };
+    db.begin().await.expect("begin");
+    let err = sandbox::run(&mut db, &call, None)
+        .await
+        .expect_err("the view's table is not declared")
+        .to_string();
+    db.rollback().await.expect("rollback");
+    assert!(
+        err.contains("PostgreSQL's plan reads table 'secret'"),
+        "{err}"
+    );
+    db.close().await.ok();
+}

@@ -22,6 +22,9 @@ use crate::dialect::Dialect;
 
 /// The most rows one statement of a batch carries.
 const MAX_ROWS: usize = 1000;
+/// The same for MySQL's UPDATE, whose CASE on the key costs each row a look through every
+/// other row's key: shorter statements cost less than the round trips they add.
+const MAX_MYSQL_UPDATE_ROWS: usize = 100;
 /// The most parameters one statement takes (PostgreSQL's and MySQL's protocol limit).
 const MAX_PARAMETERS: usize = 65_535;
 /// About how long one statement of a batch may grow, kept under the guard's bounds.
@@ -34,10 +37,11 @@ fn chunks(
     batch: &[Vec<Value>],
     per_row: usize,
     text_per_row: usize,
+    max_rows: usize,
 ) -> Option<Vec<std::ops::Range<usize>>> {
     // A placeholder cast on PostgreSQL is about a dozen tokens.
     let tokens_per_row = 12 * per_row.max(1) + text_per_row / 4;
-    let limit = MAX_ROWS
+    let limit = max_rows
         .min(MAX_PARAMETERS / per_row.max(1))
         .min(MAX_TEXT / text_per_row.max(1))
         .min(MAX_TOKENS / tokens_per_row)
@@ -78,6 +82,113 @@ fn cell(dialect: Dialect, number: usize, ty: Option<&str>) -> String {
         (Dialect::Postgres, Some(ty)) => format!("CAST(CAST(${number} AS TEXT) AS {ty})"),
         _ => format!("${number}"),
     }
+}
+
+/// A PostgreSQL array literal of values as their types' input functions read them.
+fn array_literal(values: &[Option<String>]) -> String {
+    let mut out = String::from("{");
+    for (index, value) in values.iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        match value {
+            None => out.push_str("NULL"),
+            Some(text) => {
+                out.push('"');
+                for ch in text.chars() {
+                    if ch == '"' || ch == '\\' {
+                        out.push('\\');
+                    }
+                    out.push(ch);
+                }
+                out.push('"');
+            }
+        }
+    }
+    out.push('}');
+    out
+}
+
+/// PostgreSQL's form of a batch: one array parameter per parameter of the statement, the rows
+/// unnested from them. The text is the same for any number of rows (one prepared statement,
+/// one plan) and travels in a few parameters. `None` where a parameter is itself an array.
+fn compose_postgres(
+    shape: &BatchShape,
+    types: &[String],
+    per_row: usize,
+    rows: &[Vec<Value>],
+) -> Result<Option<(String, Vec<Option<String>>)>, SqlError> {
+    let ty = |n: usize| types.get(n - 1).map_or("text", String::as_str);
+    if (1..=per_row).any(|n| ty(n).ends_with(']')) {
+        return Ok(None);
+    }
+    let column = |n: usize| format!("_runner_batch._runner_p{n}");
+    let columns = |text: &str| {
+        guard::replace_placeholders(text, Dialect::Postgres, column)
+            .map_err(|denied| SqlError::Denied(denied.0))
+    };
+    let arrays: Vec<String> = (1..=per_row)
+        .map(|n| format!("CAST(CAST(${n} AS TEXT) AS {}[])", ty(n)))
+        .collect();
+    let names: Vec<String> = (1..=per_row).map(|n| format!("_runner_p{n}")).collect();
+    let unnest = format!(
+        "unnest({}) AS _runner_batch ({})",
+        arrays.join(", "),
+        names.join(", ")
+    );
+    let mut params = Vec::with_capacity(per_row);
+    for n in 1..=per_row {
+        let column: Vec<Option<String>> = rows
+            .iter()
+            .map(|row| match row.get(n - 1) {
+                Some(value) => statement::postgres_text(value).map_err(SqlError::from),
+                None => Ok(None),
+            })
+            .collect::<Result<_, _>>()?;
+        params.push(Some(array_literal(&column)));
+    }
+    let sql = match shape {
+        BatchShape::Insert { head, row, .. } => {
+            let Some(into) = head.strip_suffix("VALUES ") else {
+                return Ok(None);
+            };
+            let cells = row
+                .strip_prefix('(')
+                .and_then(|r| r.strip_suffix(')'))
+                .unwrap_or(row);
+            format!("{into}SELECT {} FROM {unnest}", columns(cells)?)
+        }
+        BatchShape::Update {
+            target,
+            assignments,
+            key,
+            key_parameter,
+            ..
+        } => {
+            let mut set = Vec::with_capacity(assignments.len());
+            for (assigned, value) in assignments {
+                set.push(format!("{assigned} = {}", columns(value)?));
+            }
+            format!(
+                "UPDATE {target} SET {} FROM {unnest} WHERE {key} = {}",
+                set.join(", "),
+                column(*key_parameter)
+            )
+        }
+        BatchShape::Delete {
+            head,
+            key_parameter,
+            ..
+        } => {
+            let Some(condition) = head.strip_suffix(" IN ") else {
+                return Ok(None);
+            };
+            let n = *key_parameter;
+            params = vec![params.swap_remove(n - 1)];
+            format!("{condition} = ANY(CAST(CAST($1 AS TEXT) AS {}[]))", ty(n))
+        }
+    };
+    Ok(Some((sql, params)))
 }
 
 /// The statement for rows `rows` of the batch, with the values it takes in the order of its
@@ -183,6 +294,37 @@ fn compose<'b>(
     Ok((sql, values))
 }
 
+/// The guard's check of a statement a batch was joined into, kept for the next batch of the
+/// same text; `None` if the guard refused it (not expected: its parts were checked).
+fn checked_once(
+    prepared: &Prepared,
+    sql: String,
+    dialect: Dialect,
+    grants: &Grants,
+) -> Result<Option<Arc<Checked>>, SqlError> {
+    let known = prepared.last_batch.lock().ok().and_then(|last| {
+        last.as_ref()
+            .filter(|(text, _)| *text == sql)
+            .map(|(_, checked)| checked.clone())
+    });
+    if let Some(checked) = known {
+        return Ok(Some(checked));
+    }
+    match guard::check(&sql, dialect, grants) {
+        Ok(checked) => {
+            let checked = Arc::new(checked);
+            if let Ok(mut last) = prepared.last_batch.lock() {
+                *last = Some((sql, checked.clone()));
+            }
+            Ok(Some(checked))
+        }
+        Err(denied) => {
+            tracing::debug!("a batch statement was refused, running row by row: {denied}");
+            Ok(None)
+        }
+    }
+}
+
 /// Runs the batch as few statements, or says it cannot (`None`): then it runs one statement
 /// per row as before.
 pub async fn execute(
@@ -212,7 +354,12 @@ pub async fn execute(
     }
     let per_row = prepared.parameters();
     let types = match dialect {
-        Dialect::Postgres => postgres_form(db, prepared).await?.parameter_types.clone(),
+        Dialect::Postgres => {
+            let form = postgres_form(db, prepared).await?;
+            let first = super::sql::postgres_params(prepared, &batch[0])?;
+            super::sql::confirm_plan(db, prepared, form, &first, grants).await?;
+            form.parameter_types.clone()
+        }
         _ => Vec::new(),
     };
     let text_per_row = 40 * per_row.max(1)
@@ -224,12 +371,35 @@ pub async fn execute(
                 .sum::<usize>(),
             BatchShape::Delete { .. } => 16,
         };
-    let Some(ranges) = chunks(shape, batch, per_row, text_per_row) else {
+    let max_rows = match (dialect, shape) {
+        (Dialect::Mysql, BatchShape::Update { .. }) => MAX_MYSQL_UPDATE_ROWS,
+        _ => MAX_ROWS,
+    };
+    let Some(ranges) = chunks(shape, batch, per_row, text_per_row, max_rows) else {
         return Ok(None);
     };
     let mut changed = 0u64;
     for range in ranges {
         let rows = &batch[range];
+        if dialect == Dialect::Postgres
+            && let Some((sql, params)) = compose_postgres(shape, &types, per_row, rows)?
+        {
+            let checked = checked_once(prepared, sql, dialect, grants)?;
+            match checked {
+                Some(checked) => {
+                    changed += db
+                        .execute_bound(&checked.sql, Params::PostgresText(&params))
+                        .await?;
+                    continue;
+                }
+                None if changed == 0 => return Ok(None),
+                None => {
+                    return Err(SqlError::Invalid(
+                        "the batch could not be finished as one statement".into(),
+                    ));
+                }
+            }
+        }
         let (sql, values) = compose(shape, dialect, &types, per_row, rows)?;
         let known = prepared.last_batch.lock().ok().and_then(|last| {
             last.as_ref()
@@ -300,15 +470,15 @@ mod tests {
     fn an_update_batch_is_cut_where_a_key_repeats() {
         let batch = rows(&[1, 2, 3, 2, 4, 4]);
         assert_eq!(
-            chunks(&update(), &batch, 2, 80),
+            chunks(&update(), &batch, 2, 80, MAX_ROWS),
             Some(vec![0..3, 3..5, 5..6])
         );
         let mut text = batch.clone();
         text[0][1] = Value::Text("1".into());
-        assert_eq!(chunks(&update(), &text, 2, 80), None);
+        assert_eq!(chunks(&update(), &text, 2, 80, MAX_ROWS), None);
         let many = rows(&(0..2500).collect::<Vec<_>>());
         assert_eq!(
-            chunks(&update(), &many, 1, 8),
+            chunks(&update(), &many, 1, 8, MAX_ROWS),
             Some(vec![0..1000, 1000..2000, 2000..2500])
         );
     }
@@ -353,5 +523,35 @@ mod tests {
             "DELETE FROM t WHERE id IN (CAST(CAST($1 AS TEXT) AS bigint), CAST(CAST($2 AS TEXT) AS bigint))"
         );
         assert_eq!(values, [&batch[0][1], &batch[1][1]]);
+    }
+
+    #[test]
+    fn postgres_takes_a_batch_as_one_array_per_parameter() {
+        assert_eq!(
+            array_literal(&[Some("a\"b\\c".into()), None, Some(String::new())]),
+            "{\"a\\\"b\\\\c\",NULL,\"\"}"
+        );
+        let batch = rows(&[7, 8]);
+        let types = vec!["integer".to_string(), "bigint".to_string()];
+        let (sql, params) = compose_postgres(&update(), &types, 2, &batch)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            sql,
+            "UPDATE t SET a = _runner_batch._runner_p1 FROM unnest(CAST(CAST($1 AS TEXT) AS integer[]), CAST(CAST($2 AS TEXT) AS bigint[])) AS _runner_batch (_runner_p1, _runner_p2) WHERE id = _runner_batch._runner_p2"
+        );
+        assert_eq!(
+            params,
+            [
+                Some("{\"0\",\"0\"}".to_string()),
+                Some("{\"7\",\"8\"}".to_string())
+            ]
+        );
+        let arrays = vec!["integer[]".to_string(), "bigint".to_string()];
+        assert!(
+            compose_postgres(&update(), &arrays, 2, &batch)
+                .unwrap()
+                .is_none()
+        );
     }
 }

@@ -5,8 +5,8 @@
 use super::authorizer;
 use super::guard::Grants;
 use super::sql::{
-    ColumnKind, MAX_BATCH_ROWS, Page, Session, SqlError, bind, columns_of, postgres_form,
-    postgres_params, sqlite, sqlite_rows, too_large_value,
+    ColumnKind, MAX_BATCH_ROWS, Page, Session, SqlError, bind, columns_of, confirm_plan,
+    postgres_form, postgres_params, sqlite, sqlite_rows, too_large_value,
 };
 use super::statement::Prepared;
 use crate::db::bound::{Bounds, Params, value_bytes};
@@ -100,6 +100,7 @@ pub async fn open_cursor(
         Dialect::Postgres => {
             let form = postgres_form(db, prepared).await?;
             let mut params = postgres_params(prepared, params)?;
+            confirm_plan(db, prepared, form, &params, grants).await?;
             let sql = match &form.rows_sql {
                 Some(bounded) if prepared.is_query() => {
                     params.resize(prepared.parameters(), None);

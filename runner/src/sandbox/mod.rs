@@ -13,6 +13,7 @@ pub(crate) mod files;
 pub mod guard;
 pub mod host;
 mod implied;
+mod plan;
 pub mod sql;
 pub mod statement;
 mod wasi;

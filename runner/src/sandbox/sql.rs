@@ -493,6 +493,27 @@ pub(super) fn too_large_value(error: DbError) -> SqlError {
     }
 }
 
+/// Has PostgreSQL plan the statement the first time it runs, and refuses it if the plan
+/// reaches beyond the grants (`plan.rs`).
+pub(super) async fn confirm_plan(
+    db: &mut Db,
+    prepared: &Prepared,
+    form: &PostgresForm,
+    params: &[Option<String>],
+    grants: &Grants,
+) -> Result<(), SqlError> {
+    if prepared.plan_checked.get().is_some() {
+        return Ok(());
+    }
+    match super::plan::confirm(db, &form.sql, params, grants).await? {
+        Ok(()) => {
+            let _ = prepared.plan_checked.set(());
+            Ok(())
+        }
+        Err(reason) => Err(SqlError::Denied(reason)),
+    }
+}
+
 /// The parameters of one run as PostgreSQL takes them: text, by number.
 pub fn postgres_params(
     prepared: &Prepared,
@@ -550,6 +571,7 @@ pub async fn query(
         Dialect::Postgres => {
             let form = postgres_form(db, prepared).await?;
             let mut params = postgres_params(prepared, params)?;
+            confirm_plan(db, prepared, form, &params, grants).await?;
             let sql = match &form.rows_sql {
                 Some(bounded) => {
                     params.resize(prepared.parameters(), None);
@@ -626,6 +648,7 @@ pub async fn execute_many(
             let form = postgres_form(db, prepared).await?;
             for params in batch {
                 let params = postgres_params(prepared, params)?;
+                confirm_plan(db, prepared, form, &params, grants).await?;
                 changed += db
                     .execute_bound(&form.sql, Params::PostgresText(&params))
                     .await?;

@@ -23,6 +23,8 @@ pub struct Prepared {
     pub(super) postgres: OnceLock<PostgresForm>,
     /// Set once the writes that cascades and triggers imply were found declared.
     pub(super) implied_checked: OnceLock<()>,
+    /// Set once PostgreSQL's plan of it was found within the grants.
+    pub(super) plan_checked: OnceLock<()>,
     /// The last statement a batch of it was joined into, and the guard's check of it: a
     /// transform's batches are mostly of one size, so most are checked once.
     pub(super) last_batch: Mutex<Option<(String, Arc<Checked>)>>,
@@ -58,6 +60,7 @@ pub fn prepare(sql: &str, dialect: Dialect, grants: &Grants) -> Result<Prepared,
         checked,
         postgres: OnceLock::new(),
         implied_checked: OnceLock::new(),
+        plan_checked: OnceLock::new(),
         last_batch: Mutex::new(None),
     })
 }
