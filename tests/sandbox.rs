@@ -149,7 +149,9 @@ const ATTACKS: &[Attack] = &[
             "function repeat is not allowed",
         ],
     ),
-    attack("amplify", ANY, MEMORY),
+    // Stopped by the bound on what the host holds, or, on a loaded machine, by the deadline
+    // while the database is still making the value.
+    attack("amplify", ANY, &["memory", "ran out of time"]),
     attack("many_statements", ANY, FAILS),
     Attack {
         shows: Some("LONG-ERROR xxxxxxxxxxxxxxxx"),

@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use super::guard::{self, BatchShape, Checked, Grants};
 use super::implied::{Change, Implied};
-use super::sql::{SqlError, postgres_form};
+use super::postgres::postgres_form;
+use super::sql::SqlError;
 use super::statement::{self, Prepared};
 use crate::db::Db;
 use crate::db::Value;
@@ -109,6 +110,9 @@ fn array_literal(values: &[Option<String>]) -> String {
     out
 }
 
+/// A statement a batch was joined into, with its parameters as PostgreSQL takes them.
+type Composed = (String, Vec<Option<String>>);
+
 /// PostgreSQL's form of a batch: one array parameter per parameter of the statement, the rows
 /// unnested from them. The text is the same for any number of rows (one prepared statement,
 /// one plan) and travels in a few parameters. `None` where a parameter is itself an array.
@@ -117,7 +121,7 @@ fn compose_postgres(
     types: &[String],
     per_row: usize,
     rows: &[Vec<Value>],
-) -> Result<Option<(String, Vec<Option<String>>)>, SqlError> {
+) -> Result<Option<Composed>, SqlError> {
     let ty = |n: usize| types.get(n - 1).map_or("text", String::as_str);
     if (1..=per_row).any(|n| ty(n).ends_with(']')) {
         return Ok(None);
@@ -356,8 +360,8 @@ pub async fn execute(
     let types = match dialect {
         Dialect::Postgres => {
             let form = postgres_form(db, prepared).await?;
-            let first = super::sql::postgres_params(prepared, &batch[0])?;
-            super::sql::confirm_plan(db, prepared, form, &first, grants).await?;
+            let first = super::postgres::postgres_params(prepared, &batch[0])?;
+            super::postgres::confirm_plan(db, prepared, form, &first, grants).await?;
             form.parameter_types.clone()
         }
         _ => Vec::new(),

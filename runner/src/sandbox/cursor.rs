@@ -4,9 +4,9 @@
 
 use super::authorizer;
 use super::guard::Grants;
+use super::postgres::{confirm_plan, postgres_form, postgres_params, too_large_value};
 use super::sql::{
-    ColumnKind, MAX_BATCH_ROWS, Page, Session, SqlError, bind, columns_of, confirm_plan,
-    postgres_form, postgres_params, sqlite, sqlite_rows, too_large_value,
+    ColumnKind, MAX_BATCH_ROWS, Page, Session, SqlError, bind, columns_of, sqlite, sqlite_rows,
 };
 use super::statement::Prepared;
 use crate::db::bound::{Bounds, Params, value_bytes};

@@ -14,6 +14,7 @@ pub mod guard;
 pub mod host;
 mod implied;
 mod plan;
+mod postgres;
 pub mod sql;
 pub mod statement;
 mod wasi;

@@ -13,9 +13,10 @@ use rusqlite::ffi;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 
 use super::authorizer;
-use super::guard::{self, Grants};
+use super::guard::Grants;
 use super::implied::Implied;
-use super::statement::{self, PostgresForm, Prepared, StatementError};
+use super::postgres::{confirm_plan, postgres_form, postgres_params, too_large_value};
+use super::statement::{self, Prepared, StatementError};
 use crate::db::bound::{Bounded, Bounds, Params, value_bytes};
 use crate::db::{Db, DbError, Rows, Value};
 use crate::dialect::{Dialect, Quoting};
@@ -396,134 +397,6 @@ pub(super) fn columns_of(statement: &rusqlite::Statement<'_>) -> (Vec<String>, V
             .map(|c| ColumnKind::of(c.decl_type()))
             .collect(),
     )
-}
-
-/// A PostgreSQL statement's form for the server, learnt on its first run: each placeholder
-/// cast from text to the type the server infers for it (`CAST(CAST($1 AS TEXT) AS deal_state)`),
-/// so that a value bound as text reaches any column as a literal of it would.
-pub(super) async fn postgres_form<'p>(
-    db: &mut Db,
-    prepared: &'p Prepared,
-) -> Result<&'p PostgresForm, SqlError> {
-    if let Some(form) = prepared.postgres.get() {
-        return Ok(form);
-    }
-    // PostgreSQL cannot type a parameter the statement does not use: take those as text.
-    let mut used = vec![false; prepared.parameters()];
-    guard::replace_placeholders(prepared.sql(), Dialect::Postgres, |n| {
-        if let Some(slot) = used.get_mut(n - 1) {
-            *slot = true;
-        }
-        String::new()
-    })
-    .map_err(|denied| SqlError::Denied(denied.0))?;
-    let unused: Vec<usize> = (1..=used.len()).filter(|n| !used[n - 1]).collect();
-    let described = db
-        .postgres_describe(prepared.sql(), prepared.parameters(), &unused)
-        .await?;
-    let types = described.parameter_types.clone();
-    let sql = guard::replace_placeholders(prepared.sql(), Dialect::Postgres, |n| {
-        match types.get(n - 1).map(String::as_str) {
-            None | Some("text") => format!("CAST(${n} AS TEXT)"),
-            Some(ty) => format!("CAST(CAST(${n} AS TEXT) AS {ty})"),
-        }
-    })
-    .map_err(|denied| SqlError::Denied(denied.0))?;
-    let rows_sql = row_bound(
-        &sql,
-        prepared.is_query(),
-        !prepared.allowed.writes.is_empty(),
-        !described.columns.is_empty(),
-        prepared.parameters() + 1,
-    );
-    Ok(prepared.postgres.get_or_init(|| PostgresForm {
-        sql,
-        rows_sql,
-        columns: described.columns,
-        parameter_types: described.parameter_types,
-    }))
-}
-
-/// What PostgreSQL says of a row the bound refused.
-const ROW_TOO_LARGE: &str = "bytes in one row: more than the memory the step has left";
-
-/// A statement that returns rows, made to refuse on the server any row larger than the bytes
-/// given as parameter `limit`: PostgreSQL makes values of up to 1 GB (`format`, `replace`,
-/// `string_agg` can make one from a small input), and the host would otherwise hold a row
-/// whole before it could count it. The error is raised from the row itself (`CAST` of text
-/// naming its size), so the planner cannot raise it early by folding a constant. A query with
-/// a data-modifying CTE cannot be nested (PostgreSQL wants that WITH at the top): it is left
-/// as it is, bounded by the host's count alone. The outer SELECT keeps the inner query's
-/// order (a plain scan of a subquery).
-fn row_bound(
-    sql: &str,
-    query: bool,
-    writes: bool,
-    returns_rows: bool,
-    limit: usize,
-) -> Option<String> {
-    if !returns_rows {
-        return None;
-    }
-    let check = format!(
-        "WHERE CASE WHEN pg_column_size(_runner_q.*) > CAST(${limit} AS int8) \
-         THEN CAST(pg_column_size(_runner_q.*)::text || ' {ROW_TOO_LARGE}' AS int) = 0 ELSE true END"
-    );
-    match (query, writes) {
-        (true, false) => Some(format!(
-            "SELECT _runner_q.* FROM ({sql}) AS _runner_q {check}"
-        )),
-        (false, _) => Some(format!(
-            "WITH _runner_q AS ({sql}) SELECT _runner_q.* FROM _runner_q {check}"
-        )),
-        (true, true) => None,
-    }
-}
-
-/// Makes the server's refusal of a row too large, or SQLite's of a value too large, the
-/// sandbox's limit.
-pub(super) fn too_large_value(error: DbError) -> SqlError {
-    let text = error.to_string();
-    if text.contains(ROW_TOO_LARGE) || text.contains("string or blob too big") {
-        SqlError::Limit(
-            "a value larger than the memory the step has left: read less at a time".into(),
-        )
-    } else {
-        SqlError::Db(error)
-    }
-}
-
-/// Has PostgreSQL plan the statement the first time it runs, and refuses it if the plan
-/// reaches beyond the grants (`plan.rs`).
-pub(super) async fn confirm_plan(
-    db: &mut Db,
-    prepared: &Prepared,
-    form: &PostgresForm,
-    params: &[Option<String>],
-    grants: &Grants,
-) -> Result<(), SqlError> {
-    if prepared.plan_checked.get().is_some() {
-        return Ok(());
-    }
-    match super::plan::confirm(db, &form.sql, params, grants).await? {
-        Ok(()) => {
-            let _ = prepared.plan_checked.set(());
-            Ok(())
-        }
-        Err(reason) => Err(SqlError::Denied(reason)),
-    }
-}
-
-/// The parameters of one run as PostgreSQL takes them: text, by number.
-pub fn postgres_params(
-    prepared: &Prepared,
-    params: &[Value],
-) -> Result<Vec<Option<String>>, SqlError> {
-    prepared
-        .ordered(params)?
-        .into_iter()
-        .map(|value| statement::postgres_text(value).map_err(SqlError::from))
-        .collect()
 }
 
 fn too_large(rows: bool) -> SqlError {

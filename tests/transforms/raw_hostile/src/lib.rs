@@ -204,8 +204,8 @@ fn attack(name: &str, tag: &str) -> Result<(), String> {
         "amplify" => {
             let sql = match dialect {
                 Dialect::Sqlite | Dialect::Postgres => {
-                    // 30 MB from 3 bytes.
-                    let mut expr = "'xxx'".to_string();
+                    // 40 MB from 4 bytes: more than the host may hold for a 64 MiB step.
+                    let mut expr = "'xxxx'".to_string();
                     for _ in 0..7 {
                         expr = format!("replace({expr}, 'x', 'xxxxxxxxxx')");
                     }
