@@ -7,15 +7,16 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmtime::ResourceLimiter;
 use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::runner::transform::{db as wit_db, log as wit_log};
 use super::cursor;
 use super::guard::Grants;
+pub use super::limits::Limits;
 use super::sql::{self, Session, SqlError};
 use super::statement::{self, Prepared};
+pub use super::text::{bounded_text, humanize, statement_text};
 use crate::db::{Db, Value};
 use crate::dialect::Dialect;
 
@@ -73,93 +74,6 @@ impl Stats {
                 }
             }
         }
-    }
-}
-
-/// The store's limits. The memory cap holds for all of a component's memories together (a
-/// component may have several), counted as they grow, and for its tables, which live in host
-/// memory too.
-pub struct Limits {
-    cap: usize,
-    used: usize,
-    /// Set when a growth past the cap was refused: the run failed for want of memory.
-    pub refused: bool,
-}
-
-impl Limits {
-    fn new(cap_bytes: u64) -> Self {
-        Self {
-            cap: usize::try_from(cap_bytes).unwrap_or(usize::MAX),
-            used: 0,
-            refused: false,
-        }
-    }
-
-    fn grow(&mut self, bytes: usize) -> wasmtime::Result<bool> {
-        match self.used.checked_add(bytes) {
-            Some(total) if total <= self.cap => {
-                self.used = total;
-                Ok(true)
-            }
-            // A trap, not a failed `memory.grow`: the guest cannot carry on without it.
-            _ => {
-                self.refused = true;
-                Err(wasmtime::Error::msg(format!(
-                    "the memory limit of {} bytes is reached",
-                    self.cap
-                )))
-            }
-        }
-    }
-}
-
-impl ResourceLimiter for Limits {
-    fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if maximum.is_some_and(|maximum| desired > maximum) {
-            return Ok(false);
-        }
-        self.grow(desired.saturating_sub(current))
-    }
-
-    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
-        Err(error.context("the memory could not grow"))
-    }
-
-    fn table_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if maximum.is_some_and(|maximum| desired > maximum) {
-            return Ok(false);
-        }
-        let elements = desired.saturating_sub(current);
-        self.grow(elements.saturating_mul(std::mem::size_of::<usize>()))
-    }
-
-    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
-        Err(error.context("a table could not grow"))
-    }
-
-    // Sized for components made by other toolchains: componentize-py's (CPython inside) and
-    // componentize-js's have about ten core instances and several memories. Time and memory
-    // stay capped by the epoch deadline and `memory_growing` above.
-    fn instances(&self) -> usize {
-        64
-    }
-
-    fn tables(&self) -> usize {
-        64
-    }
-
-    fn memories(&self) -> usize {
-        16
     }
 }
 
@@ -455,52 +369,6 @@ impl HostState {
             }
             None => Ok(()),
         }
-    }
-}
-
-/// A statement on one line, shortened, for messages.
-fn statement_text(sql: &str) -> String {
-    let head: String = sql.chars().take(400).collect();
-    let statement: String = head.split_whitespace().collect::<Vec<_>>().join(" ");
-    bounded_text(&statement, 200)
-}
-
-/// Text a transform chose, made safe to print and store: at most `max` characters (the rest
-/// replaced by a note of how much was cut), and every control character, and the Unicode
-/// characters that reorder or hide text on a terminal, written as a `\u{..}` escape, so that
-/// nothing a transform says can move the cursor, clear a screen or fake runner's own output.
-pub fn bounded_text(text: &str, max: usize) -> String {
-    let mut out = String::with_capacity(text.len().min(4 * max));
-    let mut chars = text.chars();
-    for ch in chars.by_ref().take(max) {
-        let hidden = ch.is_control()
-            || matches!(ch, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}');
-        if ch == '\t' {
-            out.push(' ');
-        } else if hidden {
-            use std::fmt::Write as _;
-            let _ = write!(out, "\\u{{{:x}}}", u32::from(ch));
-        } else {
-            out.push(ch);
-        }
-    }
-    let rest = chars.count();
-    if rest > 0 {
-        use std::fmt::Write as _;
-        let _ = write!(out, "... ({rest} more characters)");
-    }
-    out
-}
-
-/// `5m`, `90s`, `250ms`.
-pub fn humanize(duration: Duration) -> String {
-    let ms = duration.as_millis();
-    if ms.is_multiple_of(60_000) && ms >= 60_000 {
-        format!("{}m", ms / 60_000)
-    } else if ms.is_multiple_of(1000) {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{ms}ms")
     }
 }
 
@@ -809,28 +677,6 @@ impl wit_log::Host for HostState {
 mod tests {
     use super::*;
     use wit_log::Host as _;
-
-    #[test]
-    fn the_memory_cap_holds_for_all_memories_together() {
-        const MIB: usize = 1 << 20;
-        let mut limits = Limits::new(64 << 20);
-        // A component's two memories, created and grown: together they may not pass the cap.
-        assert!(limits.memory_growing(0, 16 * MIB, None).unwrap());
-        assert!(limits.memory_growing(0, 16 * MIB, None).unwrap());
-        assert!(limits.memory_growing(16 * MIB, 40 * MIB, None).unwrap());
-        assert!(!limits.refused);
-        let err = limits.memory_growing(16 * MIB, 40 * MIB, None).unwrap_err();
-        assert!(err.to_string().contains("memory limit"), "{err}");
-        assert!(limits.refused);
-        // Growth past a memory's own maximum fails as wasm says, without blaming the cap.
-        let mut limits = Limits::new(64 << 20);
-        assert!(!limits.memory_growing(0, 2 * MIB, Some(MIB)).unwrap());
-        assert!(!limits.refused);
-        // Tables live in host memory too.
-        assert!(limits.table_growing(0, 1000, None).unwrap());
-        assert!(limits.table_growing(1000, usize::MAX / 2, None).is_err());
-        assert!(limits.refused);
-    }
 
     #[tokio::test]
     async fn a_long_or_hostile_message_is_kept_short_and_harmless() {

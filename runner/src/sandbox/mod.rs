@@ -13,10 +13,12 @@ pub(crate) mod files;
 pub mod guard;
 pub mod host;
 mod implied;
+mod limits;
 mod plan;
 mod postgres;
 pub mod sql;
 pub mod statement;
+mod text;
 mod wasi;
 
 use std::sync::Arc;
