@@ -349,9 +349,12 @@ fn init_logging(verbose: u8, quiet: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUNNER_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("runner={level}")));
+    // Colours only on a terminal: in a CI log or a file they are escape codes.
+    use std::io::IsTerminal as _;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .without_time()
         .try_init();
 }

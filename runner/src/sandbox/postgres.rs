@@ -43,7 +43,7 @@ pub async fn postgres_form<'p>(
         &sql,
         prepared.is_query(),
         !prepared.allowed.writes.is_empty(),
-        !described.columns.is_empty(),
+        &described.columns,
         prepared.parameters() + 1,
     );
     Ok(prepared.postgres.get_or_init(|| PostgresForm {
@@ -60,31 +60,48 @@ const ROW_TOO_LARGE: &str = "bytes in one row: more than the memory the step has
 /// A statement that returns rows, made to refuse on the server any row larger than the bytes
 /// given as parameter `limit`: PostgreSQL makes values of up to 1 GB (`format`, `replace`,
 /// `string_agg` can make one from a small input), and the host would otherwise hold a row
-/// whole before it could count it. The error is raised from the row itself (`CAST` of text
-/// naming its size), so the planner cannot raise it early by folding a constant. A query with
-/// a data-modifying CTE cannot be nested (PostgreSQL wants that WITH at the top): it is left
-/// as it is, bounded by the host's count alone. The outer SELECT keeps the inner query's
-/// order (a plain scan of a subquery).
+/// whole before it could count it. A row's size is the sum of its values' lengths as text
+/// (`octet_length` reads a text's length without decompressing it; `pg_column_size` would
+/// count a compressed value small). The error is raised from the row itself (`CAST` of text
+/// naming its size), so the planner cannot raise it early by folding a constant. The columns
+/// are renamed for the check and named back as the statement names them. A query with a
+/// data-modifying CTE cannot be nested (PostgreSQL wants that WITH at the top): it is left as
+/// it is, bounded by the host's count alone. The outer SELECT keeps the inner query's order (a
+/// plain scan of a subquery).
 fn row_bound(
     sql: &str,
     query: bool,
     writes: bool,
-    returns_rows: bool,
+    columns: &[String],
     limit: usize,
 ) -> Option<String> {
-    if !returns_rows {
+    if columns.is_empty() {
         return None;
     }
+    let inner: Vec<String> = (1..=columns.len())
+        .map(|n| format!("_runner_c{n}"))
+        .collect();
+    let outer: Vec<String> = columns
+        .iter()
+        .zip(&inner)
+        .map(|(name, column)| format!("{column} AS \"{}\"", name.replace('"', "\"\"")))
+        .collect();
+    let size: Vec<String> = inner
+        .iter()
+        .map(|column| format!("coalesce(octet_length(CAST({column} AS TEXT)), 0)"))
+        .collect();
+    let size = format!("({})", size.join(" + "));
     let check = format!(
-        "WHERE CASE WHEN pg_column_size(_runner_q.*) > CAST(${limit} AS int8) \
-         THEN CAST(pg_column_size(_runner_q.*)::text || ' {ROW_TOO_LARGE}' AS int) = 0 ELSE true END"
+        "WHERE CASE WHEN {size} > CAST(${limit} AS int8) \
+         THEN CAST({size}::text || ' {ROW_TOO_LARGE}' AS int) = 0 ELSE true END"
     );
+    let (outer, inner) = (outer.join(", "), inner.join(", "));
     match (query, writes) {
         (true, false) => Some(format!(
-            "SELECT _runner_q.* FROM ({sql}) AS _runner_q {check}"
+            "SELECT {outer} FROM ({sql}) AS _runner_q ({inner}) {check}"
         )),
         (false, _) => Some(format!(
-            "WITH _runner_q AS ({sql}) SELECT _runner_q.* FROM _runner_q {check}"
+            "WITH _runner_q ({inner}) AS ({sql}) SELECT {outer} FROM _runner_q {check}"
         )),
         (true, true) => None,
     }
