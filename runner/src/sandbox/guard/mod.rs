@@ -88,9 +88,11 @@ pub const MAX_TOKENS: usize = 50_000;
 /// The most parameters one statement may take (PostgreSQL's and MySQL's protocol limit).
 pub const MAX_PARAMETERS: usize = 65_535;
 /// The stack the parser and the checks run on. A statement of `MAX_TOKENS` tokens nests at
-/// most that deep, and dropping or walking such a tree recurses once per level: on this stack
-/// no statement can overflow it (a wasm fiber's stack, where host calls run, is 2 MiB).
-const CHECK_STACK_BYTES: usize = 256 << 20;
+/// most half that deep (an operator and an operand a level), and dropping such a tree recurses
+/// once per level, a few hundred bytes each: on this stack no statement can overflow it (a
+/// wasm fiber's stack, where host calls run, is 2 MiB). Reserved, not committed: only the
+/// pages a deep tree touches are used.
+const CHECK_STACK_BYTES: usize = 64 << 20;
 
 /// A statement the guard allowed, ready for the database.
 #[derive(Debug, Clone, PartialEq, Eq)]
