@@ -168,8 +168,7 @@ impl Db {
                 query.execute(c).await?.rows_affected()
             }
             (Connection::MySql(c), Params::Mysql(values)) => {
-                let values: Vec<Value> = values.iter().map(|v| (*v).clone()).collect();
-                decode::bind_mysql(sqlx::query(sql), &values)
+                decode::bind_mysql(sqlx::query(sql), values.iter().copied())
                     .execute(c)
                     .await?
                     .rows_affected()
@@ -241,8 +240,7 @@ impl Db {
                 read!(query.fetch(c), decode::postgres_rows)
             }
             (Connection::MySql(c), Params::Mysql(values)) => {
-                let values: Vec<Value> = values.iter().map(|v| (*v).clone()).collect();
-                let query = decode::bind_mysql(sqlx::query(sql), &values);
+                let query = decode::bind_mysql(sqlx::query(sql), values.iter().copied());
                 read!(query.fetch(c), decode::mysql_rows)
             }
             (Connection::Lent, _) => return Err(DbError::Lent),

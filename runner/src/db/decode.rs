@@ -114,7 +114,10 @@ pub fn bind_postgres<'a>(query: PgQuery<'a>, params: &[Value]) -> PgQuery<'a> {
 
 /// Binds parameters for MySQL/MariaDB; zoned timestamps are stored in UTC (DATETIME has no
 /// offset, and runner's sessions run in UTC).
-pub fn bind_mysql<'a>(query: MySqlQuery<'a>, params: &[Value]) -> MySqlQuery<'a> {
+pub fn bind_mysql<'a, 'v>(
+    query: MySqlQuery<'a>,
+    params: impl IntoIterator<Item = &'v Value>,
+) -> MySqlQuery<'a> {
     let mut query = query;
     for param in params {
         query = match param {

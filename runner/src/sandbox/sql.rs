@@ -16,10 +16,10 @@ use super::authorizer;
 use super::guard::Grants;
 use super::implied::Implied;
 use super::postgres::{confirm_plan, postgres_form, postgres_params, too_large_value};
-use super::statement::{self, Prepared, StatementError};
+use super::statement::{Prepared, StatementError};
 use crate::db::bound::{Bounded, Bounds, Params, value_bytes};
 use crate::db::{Db, DbError, Rows, Value};
-use crate::dialect::{Dialect, Quoting};
+use crate::dialect::{Dialect, Quoting, push_string_literal};
 
 /// The most rows one `query` returns; larger results need a cursor.
 pub const MAX_QUERY_ROWS: usize = 100_000;
@@ -54,7 +54,6 @@ impl From<StatementError> for SqlError {
 #[derive(Debug, Clone, Copy)]
 pub struct Session {
     pub dialect: Dialect,
-    pub quoting: Quoting,
     /// When the transform's time is up; no statement runs past it.
     pub deadline: Instant,
     /// MariaDB limits a statement's time otherwise than MySQL does.
@@ -66,7 +65,7 @@ pub struct Session {
     server_id: Option<u64>,
 }
 
-/// Prepares the connection for literal statements and learns how to quote for it. Returns the
+/// Prepares the connection for a transform's statements and learns what to cancel them by. Returns the
 /// session and, on PostgreSQL and MySQL, the statement that restores the server's statement
 /// time limit (see [`limit_statements`]) when the transform is done.
 pub async fn open_session(
@@ -75,7 +74,6 @@ pub async fn open_session(
 ) -> Result<(Session, Option<String>), DbError> {
     let mut session = Session {
         dialect: db.dialect(),
-        quoting: Quoting::default(),
         deadline,
         mariadb: db.info.mariadb,
         value_bytes: 64 << 20,
@@ -89,9 +87,9 @@ pub async fn open_session(
             let rows = db
                 .query("SELECT current_setting('statement_timeout')", &[])
                 .await?;
-            let old = rows.scalar().and_then(Value::to_text).unwrap_or_default();
-            let old = statement::literal(&Value::Text(old), Dialect::Postgres, session.quoting)
-                .map_err(|e| decode_error("statement_timeout", e.to_string()))?;
+            let setting = rows.scalar().and_then(Value::to_text).unwrap_or_default();
+            let mut old = String::new();
+            push_string_literal(&mut old, Dialect::Postgres, &setting, Quoting::default());
             session.server_id = db
                 .query("SELECT pg_backend_pid()", &[])
                 .await?
@@ -107,17 +105,12 @@ pub async fn open_session(
                 "max_execution_time"
             };
             let rows = db
-                .query(
-                    &format!("SELECT @@SESSION.sql_mode, @@SESSION.{variable}"),
-                    &[],
-                )
+                .query(&format!("SELECT @@SESSION.{variable}"), &[])
                 .await?;
             let row = rows.rows.first();
             let text = |i: usize| row.and_then(|r| r.get(i)).and_then(Value::to_text);
-            let mode = text(0).unwrap_or_default();
-            session.quoting.mysql_backslash_escapes = !mode.contains("NO_BACKSLASH_ESCAPES");
             // A number, written back as the server gave it (seconds on MariaDB, ms on MySQL).
-            let old = text(1)
+            let old = text(0)
                 .filter(|old| {
                     !old.is_empty() && old.bytes().all(|b| b.is_ascii_digit() || b == b'.')
                 })
@@ -133,14 +126,6 @@ pub async fn open_session(
         Dialect::Sqlite => None,
     };
     Ok((session, restore))
-}
-
-fn decode_error(column: &str, reason: String) -> DbError {
-    DbError::Decode {
-        column: column.into(),
-        ty: "text".into(),
-        reason,
-    }
 }
 
 /// Tells the server to stop any statement of this session that runs longer than `limit`: the
@@ -544,6 +529,7 @@ mod tests {
     use super::*;
     use crate::sandbox::cursor::tests::read_all;
     use crate::sandbox::guard::Grants;
+    use crate::sandbox::statement;
 
     async fn sqlite_db() -> Db {
         let url = "sqlite::memory:".parse().unwrap();

@@ -4,12 +4,11 @@
 //! cast to the type the server infers for it, so that a text value reaches an enum, UUID or
 //! date column as a literal would (PostgreSQL refuses a text-typed parameter there).
 
-use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::guard::{self, Allowed, Checked, Denied, Grants};
 use crate::db::Value;
-use crate::dialect::{Dialect, Quoting, push_string_literal};
+use crate::dialect::Dialect;
 
 /// A checked statement, and what running it needs worked out once.
 #[derive(Debug)]
@@ -154,16 +153,7 @@ pub fn postgres_text(value: &Value) -> Result<Option<String>, StatementError> {
             }
             text.to_string()
         }
-        Value::Blob(bytes) => {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            let mut out = String::with_capacity(2 + 2 * bytes.len());
-            out.push_str("\\x");
-            for byte in bytes {
-                out.push(char::from(HEX[usize::from(byte >> 4)]));
-                out.push(char::from(HEX[usize::from(byte & 0xf)]));
-            }
-            out
-        }
+        Value::Blob(bytes) => format!("\\x{}", hex::encode(bytes)),
         Value::Text(text)
         | Value::Date(text)
         | Value::Time(text)
@@ -195,131 +185,6 @@ fn is_decimal(text: &str) -> bool {
         !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit())
     });
     mantissa_ok && exponent_ok
-}
-
-/// Appends a string literal of the database. PostgreSQL runs with
-/// `standard_conforming_strings` on, where only the quote is special; MySQL also treats
-/// backslash as an escape unless `NO_BACKSLASH_ESCAPES` is set.
-fn write_quoted(
-    out: &mut String,
-    text: &str,
-    dialect: Dialect,
-    quoting: Quoting,
-) -> Result<(), StatementError> {
-    if text.contains('\0') && dialect == Dialect::Postgres {
-        return Err(StatementError::Invalid(
-            "PostgreSQL text cannot hold a NUL character; use a blob".into(),
-        ));
-    }
-    push_string_literal(out, dialect, text, quoting);
-    Ok(())
-}
-
-/// A value as a SQL literal of the database.
-pub fn literal(
-    value: &Value,
-    dialect: Dialect,
-    quoting: Quoting,
-) -> Result<String, StatementError> {
-    let mut out = String::new();
-    write_literal(&mut out, value, dialect, quoting)?;
-    Ok(out)
-}
-
-/// Appends a value as a SQL literal of the database.
-fn write_literal(
-    out: &mut String,
-    value: &Value,
-    dialect: Dialect,
-    quoting: Quoting,
-) -> Result<(), StatementError> {
-    // Writing to a String cannot fail: the `write!` results below are always Ok.
-    match value {
-        Value::Null => out.push_str("NULL"),
-        Value::Boolean(b) => out.push_str(if *b { "TRUE" } else { "FALSE" }),
-        // Negative numbers go in parentheses: `x -$1` must not become the comment `x --1`.
-        Value::Integer(i) if *i < 0 => {
-            let _ = write!(out, "({i})");
-        }
-        Value::Integer(i) => {
-            let _ = write!(out, "{i}");
-        }
-        // Exponent form, with the shortest digits that read back as the same double. SQLite and
-        // MySQL read it as a double (MySQL would read a long plain number as DECIMAL and clamp
-        // it); PostgreSQL reads it as an exact `numeric`, which a float8 or real column
-        // converts to the same double or float, and a numeric column keeps every digit of.
-        Value::Real(x) if x.is_finite() => {
-            if x.is_sign_negative() {
-                let _ = write!(out, "({x:e})");
-            } else {
-                let _ = write!(out, "{x:e}");
-            }
-        }
-        Value::Real(x) => match dialect {
-            Dialect::Postgres => {
-                let text = if x.is_nan() {
-                    "NaN"
-                } else if *x > 0.0 {
-                    "Infinity"
-                } else {
-                    "-Infinity"
-                };
-                let _ = write!(out, "'{text}'::float8");
-            }
-            _ => {
-                return Err(StatementError::Invalid(format!(
-                    "{dialect} cannot store the number {x}"
-                )));
-            }
-        },
-        Value::Decimal(original) => {
-            let text = original.trim();
-            if !is_decimal(text) {
-                return Err(StatementError::Invalid(format!(
-                    "'{original}' is not a decimal number"
-                )));
-            }
-            if text.starts_with('-') {
-                let _ = write!(out, "({text})");
-            } else {
-                out.push_str(text);
-            }
-        }
-        Value::Blob(bytes) => {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.reserve(2 * bytes.len() + 12);
-            out.push_str(match dialect {
-                Dialect::Postgres => "'\\x",
-                Dialect::Mysql | Dialect::Sqlite => "X'",
-            });
-            for byte in bytes {
-                out.push(char::from(HEX[usize::from(byte >> 4)]));
-                out.push(char::from(HEX[usize::from(byte & 0xf)]));
-            }
-            out.push_str(match dialect {
-                Dialect::Postgres => "'::bytea",
-                Dialect::Mysql | Dialect::Sqlite => "'",
-            });
-        }
-        Value::Timestamp(text) if dialect == Dialect::Mysql => {
-            // MySQL's DATETIME has no offset: a zoned time is stored as UTC.
-            let text = match chrono::DateTime::parse_from_rfc3339(text.trim()) {
-                Ok(zoned) => zoned
-                    .with_timezone(&chrono::Utc)
-                    .format("%Y-%m-%d %H:%M:%S%.f")
-                    .to_string(),
-                Err(_) => text.replacen('T', " ", 1),
-            };
-            write_quoted(out, &text, dialect, quoting)?;
-        }
-        Value::Text(text)
-        | Value::Date(text)
-        | Value::Time(text)
-        | Value::Timestamp(text)
-        | Value::Json(text)
-        | Value::Uuid(text) => write_quoted(out, text, dialect, quoting)?,
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -414,82 +279,5 @@ mod tests {
         );
         assert!(postgres_text(&Value::Decimal("1; DROP TABLE t".into())).is_err());
         assert!(postgres_text(&Value::Text("a\0b".into())).is_err());
-    }
-
-    #[test]
-    fn literals_cannot_break_out_of_their_quotes() {
-        let hostile = "'); DROP TABLE t; --";
-        for dialect in Dialect::ALL {
-            for quoting in [
-                Quoting {
-                    mysql_backslash_escapes: true,
-                },
-                Quoting {
-                    mysql_backslash_escapes: false,
-                },
-            ] {
-                let text = literal(&Value::Text(hostile.into()), dialect, quoting).unwrap();
-                assert_eq!(text, "'''); DROP TABLE t; --'");
-                let backslash = literal(
-                    &Value::Text("\\'; DROP TABLE t; --".into()),
-                    dialect,
-                    quoting,
-                )
-                .unwrap();
-                // Every quote inside is doubled, so the literal ends only at its last character.
-                let inner = &backslash[1..backslash.len() - 1];
-                assert!(
-                    !inner.replace("''", "").contains('\''),
-                    "{dialect}: {backslash}"
-                );
-            }
-        }
-        assert!(
-            literal(
-                &Value::Decimal("1; DROP TABLE t".into()),
-                Dialect::Postgres,
-                Quoting::default()
-            )
-            .is_err()
-        );
-        assert_eq!(
-            literal(
-                &Value::Decimal("-12.50".into()),
-                Dialect::Postgres,
-                Quoting::default()
-            )
-            .unwrap(),
-            "(-12.50)"
-        );
-        assert_eq!(
-            literal(&Value::Real(-0.5), Dialect::Mysql, Quoting::default()).unwrap(),
-            "(-5e-1)"
-        );
-        assert_eq!(
-            literal(
-                &Value::Blob(vec![0, 255]),
-                Dialect::Postgres,
-                Quoting::default()
-            )
-            .unwrap(),
-            "'\\x00ff'::bytea"
-        );
-        assert_eq!(
-            literal(
-                &Value::Timestamp("2026-01-01T10:00:00+02:00".into()),
-                Dialect::Mysql,
-                Quoting::default()
-            )
-            .unwrap(),
-            "'2026-01-01 08:00:00'"
-        );
-        assert!(
-            literal(
-                &Value::Text("a\0b".into()),
-                Dialect::Postgres,
-                Quoting::default()
-            )
-            .is_err()
-        );
     }
 }
