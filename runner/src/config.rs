@@ -44,7 +44,13 @@ pub struct Config {
     /// The cargo workspace of transform crates (default `<migrations>/transforms`).
     pub transforms_dir: PathBuf,
     pub sandbox: SandboxLimits,
+    /// How long a statement waits for a table lock before it gives up and is tried again
+    /// (`ddl_lock_timeout`, default 10 s; `--ddl-lock-timeout` wins).
+    pub ddl_lock_timeout: Duration,
 }
+
+/// The default of [`Config::ddl_lock_timeout`].
+pub const DEFAULT_DDL_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the command line says, before the file and environment are consulted.
 #[derive(Debug, Clone, Default)]
@@ -83,6 +89,7 @@ struct RawConfig {
     migrations: Option<PathBuf>,
     schema: Option<PathBuf>,
     transforms: Option<PathBuf>,
+    ddl_lock_timeout: Option<Spanned<String>>,
     sandbox: Option<RawSandbox>,
 }
 
@@ -133,6 +140,11 @@ impl Config {
                 sandbox.memory_bytes = parse_size(memory.get_ref()).map_err(|e| bad(&memory, e))?;
             }
         }
+        let ddl_lock_timeout = match &raw.ddl_lock_timeout {
+            Some(value) => parse_duration(value.get_ref())
+                .map_err(|e| value_error(file.as_deref(), &text, value, e))?,
+            None => DEFAULT_DDL_LOCK_TIMEOUT,
+        };
         let migrations_dir = overrides
             .dir
             .clone()
@@ -146,6 +158,7 @@ impl Config {
             schema_file: in_file(raw.schema, "schema.yaml"),
             database_url,
             sandbox,
+            ddl_lock_timeout,
             file,
         })
     }

@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod crash;
 pub mod db;
 pub mod dialect;
 pub mod exec;

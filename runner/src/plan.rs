@@ -22,6 +22,8 @@ pub struct PlannedStep {
     pub describe: String,
     /// The step in the file (for derived downgrade steps: the upgrade step they undo).
     pub loc: SourceLoc,
+    /// The operation as it runs (for a derived downgrade step, the reverse operation).
+    pub step: Step,
     pub actions: Vec<Action>,
 }
 
@@ -29,6 +31,12 @@ impl PlannedStep {
     /// True if the step rebuilds a SQLite table (foreign key enforcement must be off for it).
     pub fn rebuilds_table(&self) -> bool {
         self.actions.iter().any(|a| matches!(a, Action::Rebuild(_)))
+    }
+
+    /// True for a `sql` step: the schema model cannot see what it does, nor whether a failed
+    /// run of it left part of it behind.
+    pub fn is_opaque(&self) -> bool {
+        matches!(self.step, Step::Sql(_))
     }
 }
 
@@ -129,11 +137,7 @@ pub fn plan_revision_with(
     without: &Schema,
     dialect: Dialect,
 ) -> Result<RevisionPlan, PlanError> {
-    let steps: Vec<Located<Step>> = match (direction, &revision.downgrade) {
-        (Direction::Up, _) => revision.upgrade.clone(),
-        (Direction::Down, Downgrade::Steps(steps)) => steps.clone(),
-        (Direction::Down, Downgrade::Auto) => derive_downgrade(revision, without)?,
-    };
+    let steps = steps_for(revision, direction, without)?;
     let mut schema = current.clone();
     let mut planned = Vec::with_capacity(steps.len());
     for (i, step) in steps.iter().enumerate() {
@@ -153,6 +157,7 @@ pub fn plan_revision_with(
             number: i + 1,
             describe: operation.describe(),
             loc: step.loc.clone(),
+            step: step.value.clone(),
             actions,
         });
     }
@@ -161,6 +166,48 @@ pub fn plan_revision_with(
         steps: planned,
         schema_after: schema,
     })
+}
+
+/// The steps `revision` runs in `direction`; `without` is the schema of the revisions applied
+/// but this one (only `downgrade: auto` reads it).
+fn steps_for(
+    revision: &Revision,
+    direction: Direction,
+    without: &Schema,
+) -> Result<Vec<Located<Step>>, PlanError> {
+    Ok(match (direction, &revision.downgrade) {
+        (Direction::Up, _) => revision.upgrade.clone(),
+        (Direction::Down, Downgrade::Steps(steps)) => steps.clone(),
+        (Direction::Down, Downgrade::Auto) => derive_downgrade(revision, without)?,
+    })
+}
+
+/// The schema just before step `index` (0-based) of `revision` in `direction` runs, and just
+/// after it, given the schemas [`plan_revision_with`] takes: what a resumed run compares the
+/// live database with to tell whether a step that died with its process is in.
+pub fn schemas_around_step(
+    revision: &Revision,
+    direction: Direction,
+    current: &Schema,
+    without: &Schema,
+    index: usize,
+) -> Result<(Schema, Schema), PlanError> {
+    let steps = steps_for(revision, direction, without)?;
+    let mut schema = current.clone();
+    for step in steps.iter().take(index) {
+        step.value
+            .operation()
+            .apply(&mut schema)
+            .map_err(|e| PlanError::Invalid(revision.error_at(&step.loc, e.to_string())))?;
+    }
+    let before = schema.clone();
+    if let Some(step) = steps.get(index) {
+        step.value
+            .operation()
+            .apply(&mut schema)
+            .map_err(|e| PlanError::Invalid(revision.error_at(&step.loc, e.to_string())))?;
+    }
+    Ok((before, schema))
 }
 
 /// The schemas of applied sets that a run has met, so that planning each revision does not

@@ -36,7 +36,11 @@ pub enum Status {
     Reverted,
     /// Failed (and rolled back where the database allows).
     Failed,
-    /// Started on a database without transactional DDL and not finished (yet).
+    /// Failed part way through a step whose statements commit as they run (MySQL DDL, a
+    /// `CONCURRENTLY` index): the steps before it are in, that one may be partly in.
+    Incomplete,
+    /// Started step by step (MySQL, `transactional: false`) and not finished (yet): if no
+    /// runner holds the lock, the process died; the step after `steps_applied` may be in.
     Running,
     /// Recorded by `stamp` without running anything.
     Stamped,
@@ -58,6 +62,7 @@ impl Status {
             Self::Applied => "applied",
             Self::Reverted => "reverted",
             Self::Failed => "failed",
+            Self::Incomplete => "incomplete",
             Self::Running => "running",
             Self::Stamped => "stamped",
             Self::Repaired => "repaired",
@@ -69,6 +74,7 @@ impl Status {
             "applied" => Self::Applied,
             "reverted" => Self::Reverted,
             "failed" => Self::Failed,
+            "incomplete" => Self::Incomplete,
             "running" => Self::Running,
             "stamped" => Self::Stamped,
             "repaired" => Self::Repaired,
@@ -340,6 +346,33 @@ pub async fn update(
     Ok(())
 }
 
+/// Records that a step-by-step run stopped: its status, time and error, leaving
+/// `steps_applied` as each step's own update left it (a step whose commit was lost with the
+/// connection may be in or not; the row says what the database has).
+pub async fn mark_stopped(
+    db: &mut Db,
+    id: i64,
+    status: Status,
+    duration_ms: i64,
+    error: &str,
+) -> Result<(), DbError> {
+    let p: Vec<String> = (1..=4).map(|n| db.param(n)).collect();
+    db.execute(
+        &format!(
+            "UPDATE {HISTORY_TABLE} SET status = {}, duration_ms = {}, error = {} WHERE id = {}",
+            p[0], p[1], p[2], p[3]
+        ),
+        &[
+            Value::Text(status.as_str().into()),
+            Value::Integer(duration_ms),
+            Value::Text(error.into()),
+            Value::Integer(id),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 /// History rows, newest first (all of them when `limit` is `None`).
 pub async fn history(db: &mut Db, limit: Option<usize>) -> Result<Vec<HistoryEntry>, DbError> {
     if !exists(db).await? {
@@ -396,9 +429,10 @@ pub fn recorded_checksums(history: &[HistoryEntry]) -> HashMap<String, String> {
     out
 }
 
-/// The newest row of each revision whose latest event left it half done: a run on a database
-/// without transactional DDL that failed (or stopped) after some of its steps had committed.
-/// From the history, newest first.
+/// The newest row of each revision whose latest event left it half done: a step-by-step run
+/// (MySQL, `transactional: false`) that died ([`Status::Running`]), failed inside a step that
+/// commits as it runs ([`Status::Incomplete`]), or failed after some of its steps had
+/// committed. From the history, newest first.
 pub fn half_done(history: &[HistoryEntry]) -> Vec<&HistoryEntry> {
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
@@ -406,7 +440,7 @@ pub fn half_done(history: &[HistoryEntry]) -> Vec<&HistoryEntry> {
         if !seen.insert(entry.revision.as_str()) {
             continue;
         }
-        let unfinished = entry.status == Status::Running
+        let unfinished = matches!(entry.status, Status::Running | Status::Incomplete)
             || (entry.status == Status::Failed && entry.steps_applied > 0);
         if unfinished {
             out.push(entry);

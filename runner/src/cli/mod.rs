@@ -93,6 +93,7 @@ enum ProjectCommand {
     Upgrade(upgrade::UpgradeArgs),
     Downgrade(upgrade::DowngradeArgs),
     Current(current::Args),
+    Status(current::StatusArgs),
     Heads(heads::HeadsArgs),
     Branches(heads::BranchesArgs),
     History(history::Args),
@@ -142,6 +143,36 @@ impl Context {
     pub async fn connect(&self, options: &ConnectOptions) -> anyhow::Result<Db> {
         let url = self.config.database_url()?;
         Ok(Db::connect(url, options).await?)
+    }
+
+    /// The database's heads and the revisions a run left half applied, for commands that
+    /// only look (none where the SQLite file or the tables do not exist; nothing is created).
+    pub async fn database_state(
+        &self,
+        repo: &Repository,
+    ) -> anyhow::Result<(Vec<String>, Vec<crate::exec::HalfApplied>)> {
+        let options = ConnectOptions {
+            create_sqlite_file: false,
+            ..ConnectOptions::default()
+        };
+        let mut db = match self.connect(&options).await {
+            Ok(db) => db,
+            Err(e) if matches!(e.downcast_ref::<DbError>(), Some(DbError::NoSuchFile(_))) => {
+                return Ok((Vec::new(), Vec::new()));
+            }
+            Err(e) => return Err(e),
+        };
+        let heads = version_table::heads(&mut db).await?;
+        let history = version_table::history(&mut db, None).await?;
+        let half = version_table::half_done(&history)
+            .into_iter()
+            .map(|entry| {
+                let why = crate::exec::why_step_by_step(repo, &db.info, &entry.revision);
+                crate::exec::HalfApplied::new(entry, why)
+            })
+            .collect();
+        db.close().await?;
+        Ok((heads, half))
     }
 
     /// The rows of the database's version table (its heads), for commands that only look:
@@ -367,6 +398,7 @@ async fn run(cx: &Context, command: &ProjectCommand) -> anyhow::Result<i32> {
         ProjectCommand::Upgrade(args) => upgrade::upgrade(cx, args).await,
         ProjectCommand::Downgrade(args) => upgrade::downgrade(cx, args).await,
         ProjectCommand::Current(args) => current::run(cx, args).await,
+        ProjectCommand::Status(args) => current::status(cx, args).await,
         ProjectCommand::Heads(args) => heads::heads(cx, args),
         ProjectCommand::Branches(args) => heads::branches(cx, args),
         ProjectCommand::History(args) => history::run(cx, args).await,
@@ -404,7 +436,10 @@ pub fn exit_code(error: &anyhow::Error) -> i32 {
                 | ExecError::Transforms(_)
                 | ExecError::ChecksumMismatch { .. } => 2,
                 ExecError::Db(db) => db_code(db),
-                ExecError::HalfApplied { .. }
+                ExecError::ResumeOtherWay(_) => 2,
+                ExecError::HalfApplied(_)
+                | ExecError::CannotResume { .. }
+                | ExecError::Introspect(_)
                 | ExecError::StepFailed(_)
                 | ExecError::ConcurrentChange(_) => 1,
             };

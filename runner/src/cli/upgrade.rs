@@ -20,6 +20,13 @@ pub struct RunFlags {
     /// How long to wait for another runner migrating the same database
     #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = parse_duration)]
     lock_timeout: Duration,
+    /// How long a statement waits for a table lock another session holds before it gives up
+    /// and is tried again (PostgreSQL `lock_timeout`, MySQL `lock_wait_timeout`)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    ddl_lock_timeout: Option<Duration>,
+    /// How many times a step that gave up waiting for a table lock is tried again
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    lock_retries: u32,
     /// Run even though applied revisions were edited since (see `runner repair`)
     #[arg(long)]
     allow_changed: bool,
@@ -35,6 +42,10 @@ pub struct UpgradeArgs {
     /// heads, head, a revision, LABEL@head, +N, REV+N
     #[arg(default_value = "heads", allow_negative_numbers = true)]
     pub(super) target: String,
+    /// Go on with a revision a run left half applied (MySQL, `transactional: false`) from its
+    /// first step not recorded as done, after checking the database
+    #[arg(long)]
+    pub(super) resume: bool,
     #[command(flatten)]
     pub(super) flags: RunFlags,
 }
@@ -42,9 +53,14 @@ pub struct UpgradeArgs {
 /// Revert revisions down to TARGET
 #[derive(Debug, clap::Args)]
 pub struct DowngradeArgs {
-    /// base, a revision, -N, REV-N
-    #[arg(allow_negative_numbers = true)]
-    pub(super) target: String,
+    /// base, a revision, -N, REV-N (with --resume, may be left out: the half-done revision
+    /// is finished and nothing more is reverted)
+    #[arg(allow_negative_numbers = true, required_unless_present = "resume")]
+    pub(super) target: Option<String>,
+    /// Go on with a downgrade a run left half applied, from its first step not recorded as
+    /// done, after checking the database
+    #[arg(long)]
+    pub(super) resume: bool,
     #[command(flatten)]
     pub(super) flags: RunFlags,
 }
@@ -66,6 +82,8 @@ impl RunFlags {
             lock_timeout: self.lock_timeout,
             allow_changed: self.allow_changed,
             sandbox: cx.config.sandbox,
+            resume: false,
+            lock_retries: self.lock_retries,
         };
         let repo = cx.repository()?;
         let policy = if self.no_build {
@@ -78,6 +96,7 @@ impl RunFlags {
             .connect(&ConnectOptions {
                 create_sqlite_file,
                 lock_timeout: options.lock_timeout,
+                ddl_lock_timeout: Some(self.ddl_lock_timeout.unwrap_or(cx.config.ddl_lock_timeout)),
             })
             .await?;
         Ok(Opened {
@@ -98,22 +117,27 @@ struct Report<'a> {
 
 async fn run(
     cx: &Context,
-    target: &str,
+    target: Option<&str>,
+    resume: bool,
     flags: &RunFlags,
     direction: Direction,
 ) -> anyhow::Result<i32> {
-    let target: Target = target.parse()?;
+    // A downgrade that only resumes reverts nothing past the half-done revision.
+    let target: Option<Target> = target.map(str::parse).transpose()?;
     let Opened {
-        options,
+        mut options,
         repo,
         modules,
         mut db,
     } = flags.open(cx, true).await?;
+    options.resume = resume;
     let mut progress = TerminalProgress::new(cx.verbose, cx.quiet || cx.format == Format::Json);
     let mut migrator = Migrator::new(&repo, &mut db, options, &mut progress).with_modules(modules);
-    let ran = match direction {
-        Direction::Up => migrator.upgrade(&target).await?,
-        Direction::Down => migrator.downgrade(&target).await?,
+    let ran = match (direction, &target) {
+        (Direction::Up, Some(target)) => migrator.upgrade(target).await?,
+        (Direction::Down, Some(target)) => migrator.downgrade(target).await?,
+        (Direction::Down, None) => migrator.resume_downgrade().await?,
+        (Direction::Up, None) => migrator.upgrade(&Target::Heads).await?,
     };
     let heads = version_table::heads(&mut db).await?;
     let at = output::at(&heads);
@@ -139,10 +163,24 @@ async fn run(
 
 /// Runs `upgrade`.
 pub async fn upgrade(cx: &Context, args: &UpgradeArgs) -> anyhow::Result<i32> {
-    run(cx, &args.target, &args.flags, Direction::Up).await
+    run(
+        cx,
+        Some(&args.target),
+        args.resume,
+        &args.flags,
+        Direction::Up,
+    )
+    .await
 }
 
 /// Runs `downgrade`.
 pub async fn downgrade(cx: &Context, args: &DowngradeArgs) -> anyhow::Result<i32> {
-    run(cx, &args.target, &args.flags, Direction::Down).await
+    run(
+        cx,
+        args.target.as_deref(),
+        args.resume,
+        &args.flags,
+        Direction::Down,
+    )
+    .await
 }

@@ -1,7 +1,10 @@
 //! One runner at a time per database: a session-level PostgreSQL advisory lock or MySQL
-//! `GET_LOCK`, both released by the server when the connection ends, so a crashed runner never
-//! leaves a stale lock behind. SQLite needs none here: each revision's `BEGIN IMMEDIATE` takes
-//! the database's write lock, and the executor re-reads the version table inside it.
+//! `GET_LOCK`, both released by the server when the connection ends, and for a SQLite file an
+//! exclusive `flock` on `<file>-runner.lock`, released by the kernel when the process ends: a
+//! crashed runner never leaves a stale lock behind. SQLite's own write lock (`BEGIN
+//! IMMEDIATE`, taken per revision) would not do alone: a `transactional: false` revision
+//! commits step by step, and another runner could slip in between two steps. An in-memory
+//! SQLite database has one connection and needs no lock.
 
 use std::time::{Duration, Instant};
 
@@ -20,11 +23,54 @@ fn mysql_lock_name(db: &Db) -> String {
     name.chars().take(64).collect()
 }
 
+/// The lock file of a SQLite database file (none for an in-memory database).
+fn sqlite_lock_path(db: &Db) -> Option<std::path::PathBuf> {
+    let path = db.url.sqlite_path()?;
+    let mut name = path.file_name()?.to_os_string();
+    name.push("-runner.lock");
+    Some(path.with_file_name(name))
+}
+
 /// Takes the migration lock, waiting up to `timeout` for another runner to finish.
 pub async fn acquire(db: &mut Db, timeout: Duration) -> Result<(), DbError> {
     let started = Instant::now();
     match db.dialect() {
-        Dialect::Sqlite => Ok(()),
+        Dialect::Sqlite => {
+            let Some(path) = sqlite_lock_path(db) else {
+                return Ok(());
+            };
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .map_err(|source| DbError::LockFile {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+            loop {
+                match file.try_lock() {
+                    Ok(()) => {
+                        db.run_lock = Some(file);
+                        return Ok(());
+                    }
+                    Err(std::fs::TryLockError::WouldBlock) => {}
+                    Err(std::fs::TryLockError::Error(source)) => {
+                        return Err(DbError::LockFile {
+                            path: path.display().to_string(),
+                            source,
+                        });
+                    }
+                }
+                if started.elapsed() >= timeout {
+                    return Err(DbError::LockTimeout {
+                        url: db.url.to_string(),
+                        waited: timeout,
+                    });
+                }
+                tokio::time::sleep(POLL).await;
+            }
+        }
         Dialect::Postgres => loop {
             let rows = db
                 .query(
@@ -67,7 +113,10 @@ pub async fn acquire(db: &mut Db, timeout: Duration) -> Result<(), DbError> {
 /// Releases the migration lock (closing the connection releases it too).
 pub async fn release(db: &mut Db) -> Result<(), DbError> {
     match db.dialect() {
-        Dialect::Sqlite => {}
+        Dialect::Sqlite => {
+            // Closing the file releases the lock.
+            db.run_lock = None;
+        }
         Dialect::Postgres => {
             db.query(
                 "SELECT pg_advisory_unlock($1)",

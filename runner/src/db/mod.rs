@@ -50,6 +50,11 @@ pub struct ConnectOptions {
     pub create_sqlite_file: bool,
     /// How long to wait for a lock another connection holds.
     pub lock_timeout: Duration,
+    /// How long a statement waits for a table lock before it fails (PostgreSQL
+    /// `lock_timeout`, MySQL `lock_wait_timeout` and `innodb_lock_wait_timeout`), so that DDL
+    /// queued behind a long query does not block every query queued behind it; `None` keeps
+    /// the server's setting.
+    pub ddl_lock_timeout: Option<Duration>,
 }
 
 impl Default for ConnectOptions {
@@ -57,6 +62,7 @@ impl Default for ConnectOptions {
         Self {
             create_sqlite_file: true,
             lock_timeout: Duration::from_secs(60),
+            ddl_lock_timeout: None,
         }
     }
 }
@@ -87,6 +93,12 @@ pub enum DbError {
         "another runner is migrating {url}: gave up waiting after {waited:?} (see --lock-timeout)"
     )]
     LockTimeout { url: String, waited: Duration },
+    #[error("cannot use the lock file {path}: {source}")]
+    LockFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the connection is lent to a transform")]
     Lent,
     #[error(
@@ -102,6 +114,53 @@ pub enum DbError {
     WrongDialect { expected: Dialect, actual: Dialect },
     #[error("{0}")]
     Sqlite(#[from] rusqlite::Error),
+}
+
+impl DbError {
+    /// The database's error code (SQLSTATE on PostgreSQL, the error number on MySQL).
+    pub fn code(&self) -> Option<String> {
+        match self {
+            Self::Sql {
+                source: sqlx::Error::Database(db),
+            } => db.code().map(|c| c.into_owned()),
+            _ => None,
+        }
+    }
+
+    /// True if the statement gave up waiting for a lock another session holds (or was chosen
+    /// as a deadlock's victim): nothing of it happened, and trying again may work.
+    pub fn is_lock_wait(&self) -> bool {
+        matches!(
+            self.code().as_deref(),
+            // PostgreSQL lock_not_available, deadlock_detected; MySQL ER_LOCK_WAIT_TIMEOUT,
+            // ER_LOCK_DEADLOCK.
+            Some("55P03" | "40P01" | "1205" | "1213")
+        )
+    }
+
+    /// True if the connection is gone (the server restarted, the session was killed from
+    /// another one, the network dropped): its open transaction is rolled back by the server,
+    /// and a statement sent just before may or may not have committed.
+    pub fn is_connection_lost(&self) -> bool {
+        match self {
+            Self::Abandoned => true,
+            Self::Sql { source } => match source {
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed => true,
+                // PostgreSQL admin_shutdown, crash_shutdown, cannot_connect_now; MySQL
+                // ER_CONNECTION_KILLED, ER_SERVER_SHUTDOWN, CR_SERVER_GONE_ERROR, CR_SERVER_LOST.
+                sqlx::Error::Database(db) => matches!(
+                    db.code().as_deref(),
+                    Some("57P01" | "57P02" | "57P03" | "1927" | "1053" | "2006" | "2013")
+                ),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
 }
 
 /// The database's own message, without sqlx's prefix.
@@ -128,6 +187,8 @@ pub struct Db {
     pub url: DatabaseUrl,
     /// How it was opened, to open it again (see [`Db::reconnect`]).
     options: ConnectOptions,
+    /// The SQLite migration lock's file while this connection holds it (see [`lock`]).
+    run_lock: Option<std::fs::File>,
 }
 
 impl Db {
@@ -178,6 +239,7 @@ impl Db {
         let mut db = Db {
             conn,
             options: options.clone(),
+            run_lock: None,
             info: ServerInfo {
                 dialect: url.dialect(),
                 version: String::new(),
@@ -196,7 +258,31 @@ impl Db {
         if db.dialect() == Dialect::Mysql {
             db.use_backslash_escapes().await?;
         }
+        if let Some(wait) = options.ddl_lock_timeout {
+            db.set_lock_wait(wait).await?;
+        }
         Ok(db)
+    }
+
+    /// Makes every later statement on this session wait at most `wait` for a lock.
+    async fn set_lock_wait(&mut self, wait: Duration) -> Result<(), DbError> {
+        match self.dialect() {
+            Dialect::Sqlite => {}
+            Dialect::Postgres => {
+                let ms = wait.as_millis().max(1);
+                self.execute_simple(&format!("SET lock_timeout = '{ms}ms'"))
+                    .await?;
+            }
+            Dialect::Mysql => {
+                // Whole seconds only; 1 is the least either variable takes.
+                let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+                self.execute_simple(&format!(
+                    "SET SESSION lock_wait_timeout = {seconds}, innodb_lock_wait_timeout = {seconds}"
+                ))
+                .await?;
+            }
+        }
+        Ok(())
     }
 
     /// Takes `NO_BACKSLASH_ESCAPES` out of this MySQL session's `sql_mode`, whatever the
@@ -375,6 +461,7 @@ impl Db {
             info: self.info.clone(),
             url: self.url.clone(),
             options: self.options.clone(),
+            run_lock: None,
         }
     }
 

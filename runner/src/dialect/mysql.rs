@@ -38,8 +38,14 @@ impl MySql {
             .join(", ")
     }
 
-    /// MySQL has no `USING`: the new value is computed into a new column that then replaces
+    /// MySQL has no `USING`: the new value is computed into a staging column that then replaces
     /// the old one. Columns with indexes or constraints would lose them, so those are refused.
+    ///
+    /// Each statement commits as it runs, so they are ordered to leave no boundary where the
+    /// data lives only in the staging column: the staging column is filled while the original
+    /// is still there, then one `ALTER TABLE` (atomic in InnoDB) drops the original and renames
+    /// the staging column in its place. A run that dies in between leaves the original column
+    /// untouched beside a `_runner_new_*` column, which a resumed run drops and fills again.
     fn alter_with_using(
         &self,
         change: &ColumnChange<'_>,
@@ -76,9 +82,8 @@ impl MySql {
                 self.column_definition(&staging, change.after)?
             )),
             Action::Sql(format!("UPDATE {table} SET {temp} = ({using})")),
-            Action::Sql(format!("ALTER TABLE {table} DROP COLUMN {col}")),
             Action::Sql(format!(
-                "ALTER TABLE {table} CHANGE COLUMN {temp} {}",
+                "ALTER TABLE {table} DROP COLUMN {col}, CHANGE COLUMN {temp} {}",
                 self.column_definition(change.new, change.after)?
             )),
         ])
@@ -88,23 +93,23 @@ impl MySql {
 impl MySql {
     /// Drops a foreign key and the index MySQL made for it, if it made one: InnoDB creates an
     /// index named after the constraint when no index fits, and leaves it behind on `DROP
-    /// FOREIGN KEY`. MySQL has no `DROP INDEX IF EXISTS`, hence the prepared statement.
+    /// FOREIGN KEY`. Both go in one `ALTER TABLE`, so that no run stops between them; MySQL has
+    /// no `DROP INDEX IF EXISTS`, hence the statement chosen from the catalog and prepared.
     fn drop_foreign_key(&self, table: &str, name: &str) -> String {
-        let drop_index = format!(
-            "ALTER TABLE {} DROP INDEX {}",
+        let drop_key = format!(
+            "ALTER TABLE {} DROP FOREIGN KEY {}",
             self.quote(table),
             self.quote(name)
         );
+        let drop_both = format!("{drop_key}, DROP INDEX {}", self.quote(name));
         format!(
-            "ALTER TABLE {table_q} DROP FOREIGN KEY {name_q};\n\
-             SET @runner_sql = (SELECT IF(COUNT(*) > 0, {drop}, 'DO 0') FROM information_schema.statistics \
+            "SET @runner_sql = (SELECT IF(COUNT(*) > 0, {both}, {key}) FROM information_schema.statistics \
              WHERE table_schema = DATABASE() AND table_name = {table_s} AND index_name = {name_s});\n\
              PREPARE runner_stmt FROM @runner_sql;\n\
              EXECUTE runner_stmt;\n\
              DEALLOCATE PREPARE runner_stmt",
-            table_q = self.quote(table),
-            name_q = self.quote(name),
-            drop = self.string_literal(&drop_index),
+            both = self.string_literal(&drop_both),
+            key = self.string_literal(&drop_key),
             table_s = self.string_literal(table),
             name_s = self.string_literal(name),
         )

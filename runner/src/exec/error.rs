@@ -1,14 +1,16 @@
 //! How a run fails: the error type, and the full story of a failed step (which revision, which
 //! step, where in the file, what the database said, and where the database is now).
 
+use super::transaction::Left;
 use crate::db::DbError;
+use crate::db::introspect::IntrospectError;
 use crate::dialect::Dialect;
 use crate::plan::PlanError;
 use crate::revision::SourceLoc;
 use crate::revision::graph::GraphError;
 use crate::revision::target::TargetError;
 use crate::transforms::TransformsError;
-use crate::version_table::Direction;
+use crate::version_table::{Direction, HistoryEntry, Status};
 
 /// Why a run stopped.
 #[derive(Debug, thiserror::Error)]
@@ -33,19 +35,29 @@ pub enum ExecError {
         recorded: String,
         now: String,
     },
+    #[error("{0}")]
+    HalfApplied(Box<HalfApplied>),
     #[error(
-        "revision {revision} stopped after step {steps_applied} of {steps_total} on {started_at}: {error}\n\
-         {dialect} committed those steps as they ran. Undo them by hand and run `runner repair`, \
-         or finish the revision by hand and run `runner stamp {revision}`"
+        "{0}\n--resume finishes the revision in the direction it was going: run `runner {verb} --resume`",
+        verb = .0.verb()
     )]
-    HalfApplied {
+    ResumeOtherWay(Box<HalfApplied>),
+    #[error(
+        "cannot resume revision {revision}: whether step {number} of {total} ({describe}) is in cannot be told: {reason}.\n\
+         Check by hand; then make the database match the schema before that step and run `runner {verb} --resume` again, \
+         or undo the revision's steps before it by hand and run `runner repair` to start it over",
+        verb = if *.direction == Direction::Down { "downgrade" } else { "upgrade" }
+    )]
+    CannotResume {
         revision: String,
-        steps_applied: i64,
-        steps_total: i64,
-        started_at: String,
-        error: String,
-        dialect: Dialect,
+        direction: Direction,
+        number: usize,
+        total: usize,
+        describe: String,
+        reason: String,
     },
+    #[error("cannot read the live schema: {0}")]
+    Introspect(#[from] IntrospectError),
     #[error("{0}")]
     StepFailed(Box<StepFailure>),
     #[error("the database changed while migrating ({0}); run the command again")]
@@ -64,8 +76,10 @@ pub struct StepFailure {
     pub loc: SourceLoc,
     pub error: String,
     pub hint: Option<String>,
-    /// True if the revision's changes were rolled back.
-    pub rolled_back: bool,
+    /// What the failed step (and the revision) left behind.
+    pub left: Left,
+    /// Why the revision ran step by step, in words (for a revision that was not rolled back).
+    pub why_committed: String,
     /// Revisions this run completed before the failure.
     pub completed: Vec<String>,
 }
@@ -90,19 +104,125 @@ impl std::fmt::Display for StepFailure {
         if let Some(hint) = &self.hint {
             write!(f, "\nhint: {hint}")?;
         }
-        if self.rolled_back {
-            write!(f, "\nthe revision was rolled back: nothing of it remains")?;
-        } else if self.number > 1 {
-            write!(
+        let (verb, undo) = match self.direction {
+            Direction::Up => ("upgrade", "undo"),
+            Direction::Down => ("downgrade", "redo"),
+        };
+        match self.left {
+            Left::RolledBack => write!(f, "\nthe revision was rolled back: nothing of it remains")?,
+            Left::Nothing if self.number == 1 => write!(
                 f,
-                "\nsteps 1 to {} were committed (this database cannot roll back DDL) and runner_history records the failure",
-                self.number - 1
-            )?;
+                "\nnothing of the revision is in; runner_history records the failure, and the next `runner {verb}` runs it from step 1"
+            )?,
+            left => {
+                let step = if left == Left::Nothing {
+                    format!("step {} left nothing", self.number)
+                } else {
+                    format!("step {} may be partly in", self.number)
+                };
+                let done = if self.number > 1 {
+                    format!("steps 1 to {} are in, ", self.number - 1)
+                } else {
+                    String::new()
+                };
+                write!(
+                    f,
+                    "\n{}: {done}{step}, and runner_history records it.\n\
+                     Once the cause is fixed, `runner {verb} --resume` goes on from step {} (it checks the database first); \
+                     to start over instead, {undo} by hand what the steps before it did and run `runner repair`",
+                    self.why_committed, self.number
+                )?;
+            }
         }
         if !self.completed.is_empty() {
             write!(f, "\ncompleted before it: {}", self.completed.join(", "))?;
         }
         Ok(())
+    }
+}
+
+/// A revision a step-by-step run left half applied, as its history row tells it.
+#[derive(Debug)]
+pub struct HalfApplied {
+    pub revision: String,
+    pub direction: Direction,
+    pub status: Status,
+    pub steps_applied: i64,
+    pub steps_total: i64,
+    pub started_at: String,
+    pub error: Option<String>,
+    /// Why it ran step by step, in words.
+    pub why: String,
+}
+
+impl HalfApplied {
+    /// From the history row of the run that stopped.
+    pub fn new(entry: &HistoryEntry, why: String) -> Self {
+        Self {
+            revision: entry.revision.clone(),
+            direction: if entry.direction == Direction::Down.as_str() {
+                Direction::Down
+            } else {
+                Direction::Up
+            },
+            status: entry.status,
+            steps_applied: entry.steps_applied,
+            steps_total: entry.steps_total,
+            started_at: entry.started_at.clone(),
+            error: entry.error.clone(),
+            why,
+        }
+    }
+
+    /// The command that runs in the revision's direction.
+    pub fn verb(&self) -> &'static str {
+        match self.direction {
+            Direction::Up => "upgrade",
+            Direction::Down => "downgrade",
+        }
+    }
+
+    /// True if the step after the recorded ones may be partly in.
+    pub fn step_in_doubt(&self) -> bool {
+        matches!(self.status, Status::Running | Status::Incomplete)
+    }
+}
+
+impl std::fmt::Display for HalfApplied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let how = match (self.status, &self.error) {
+            (Status::Running, _) => "the run did not finish (the process or its connection died)".to_string(),
+            (_, Some(error)) => error.clone(),
+            (_, None) => "it did not finish".into(),
+        };
+        write!(
+            f,
+            "revision {} is half applied: its {} (started {}) stopped after step {} of {}: {how}\n{}: ",
+            self.revision,
+            self.verb(),
+            self.started_at,
+            self.steps_applied,
+            self.steps_total,
+            self.why
+        )?;
+        if self.steps_applied > 0 {
+            write!(f, "steps 1 to {} are in", self.steps_applied)?;
+        } else {
+            write!(f, "no step is recorded as in")?;
+        }
+        if self.step_in_doubt() && self.steps_applied < self.steps_total {
+            write!(f, ", step {} may be partly in", self.steps_applied + 1)?;
+        }
+        let undo = match self.direction {
+            Direction::Up => "undo",
+            Direction::Down => "redo",
+        };
+        write!(
+            f,
+            ".\nTo finish it: `runner {} --resume` (it checks the database first and goes on from the first step not in). \
+             To start it over instead: {undo} by hand what its recorded steps did, then `runner repair`",
+            self.verb()
+        )
     }
 }
 

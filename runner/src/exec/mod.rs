@@ -8,6 +8,8 @@
 //! it, so two runners started together each apply what the other has not.
 
 mod error;
+mod locks;
+mod resume;
 mod stamp;
 mod transaction;
 
@@ -18,6 +20,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::config::SandboxLimits;
+use crate::crash::{self, points};
 use crate::db::{Db, DbError, lock, sqlite_live};
 use crate::dialect::{Action, Dialect, sqlite};
 use crate::ops::TransformAction;
@@ -26,8 +29,9 @@ use crate::revision::target::{self, Target};
 use crate::revision::{Repository, Revision};
 use crate::sandbox::{self, TransformCall, TransformListener};
 use crate::transforms::Modules;
-use crate::version_table::{self, Direction};
-pub use error::{ExecError, StepFailure};
+use crate::version_table::{self, Direction, HistoryEntry};
+pub use error::{ExecError, HalfApplied, StepFailure};
+pub use transaction::Left;
 
 /// How a run behaves.
 #[derive(Debug, Clone)]
@@ -38,6 +42,11 @@ pub struct RunOptions {
     pub allow_changed: bool,
     /// The limits of transform steps that set none.
     pub sandbox: SandboxLimits,
+    /// Go on with a revision a run left half applied, from its first step not recorded as
+    /// done, instead of refusing to run.
+    pub resume: bool,
+    /// How many times a step that gave up waiting for a table lock is tried again.
+    pub lock_retries: u32,
 }
 
 impl Default for RunOptions {
@@ -46,6 +55,8 @@ impl Default for RunOptions {
             lock_timeout: Duration::from_secs(60),
             allow_changed: false,
             sandbox: SandboxLimits::default(),
+            resume: false,
+            lock_retries: 3,
         }
     }
 }
@@ -63,6 +74,20 @@ pub trait Progress {
     /// Where a transform step's messages and progress go (a progress bar, say).
     fn transform_listener(&mut self, _module: &str) -> Option<Arc<dyn TransformListener>> {
         None
+    }
+}
+
+/// Why `revision` runs step by step on the server `info` describes, in words for messages.
+pub fn why_step_by_step(repo: &Repository, info: &crate::db::ServerInfo, revision: &str) -> String {
+    let transactional = repo.get(revision).is_none_or(|r| r.transactional);
+    if !transactional {
+        "the revision is `transactional: false`, so each step commits on its own".into()
+    } else if info.mariadb {
+        "MariaDB commits schema changes as they run".into()
+    } else if info.dialect == Dialect::Mysql {
+        "MySQL commits schema changes as they run".into()
+    } else {
+        format!("the run was step by step on {}", info.dialect)
     }
 }
 
@@ -99,6 +124,8 @@ pub struct Migrator<'a> {
     /// The version table's rows while a session lock (PostgreSQL, MySQL) keeps other runners
     /// out, so that they are read once per run rather than once per revision.
     heads: Option<Vec<String>>,
+    /// Which try of the current revision this is, when a statement gave up waiting for a lock.
+    lock_attempt: u32,
 }
 
 /// Why one action of a step failed.
@@ -124,8 +151,19 @@ impl From<DbError> for ActionError {
 
 enum Outcome {
     Done(Ran),
-    /// Another runner changed the version table before the write lock was ours.
+    /// Another runner changed the version table before the write lock was ours, or a
+    /// statement gave up waiting for a table lock and the revision was rolled back: run it
+    /// again.
     Retry,
+}
+
+/// How a step of a step-by-step run commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Commit {
+    /// In one transaction with its history update: both are in, or neither.
+    WithRecord,
+    /// As its statements run (MySQL DDL, a `CONCURRENTLY` index); its history update follows.
+    AsItRuns,
 }
 
 impl<'a> Migrator<'a> {
@@ -145,6 +183,7 @@ impl<'a> Migrator<'a> {
             completed: Vec::new(),
             schemas: SchemaCache::default(),
             heads: None,
+            lock_attempt: 1,
         }
     }
 
@@ -174,18 +213,24 @@ impl<'a> Migrator<'a> {
 
     /// Applies revisions up to `target`.
     pub async fn upgrade(&mut self, target: &Target) -> Result<Vec<Ran>, ExecError> {
-        self.locked(Direction::Up, target).await
+        self.locked(Direction::Up, Some(target)).await
     }
 
     /// Reverts revisions down to `target`.
     pub async fn downgrade(&mut self, target: &Target) -> Result<Vec<Ran>, ExecError> {
-        self.locked(Direction::Down, target).await
+        self.locked(Direction::Down, Some(target)).await
+    }
+
+    /// Finishes a downgrade a run left half applied, and reverts nothing more.
+    pub async fn resume_downgrade(&mut self) -> Result<Vec<Ran>, ExecError> {
+        self.options.resume = true;
+        self.locked(Direction::Down, None).await
     }
 
     async fn locked(
         &mut self,
         direction: Direction,
-        target: &Target,
+        target: Option<&Target>,
     ) -> Result<Vec<Ran>, ExecError> {
         lock::acquire(self.db, self.options.lock_timeout).await?;
         let result = self.run(direction, target).await;
@@ -231,8 +276,12 @@ impl<'a> Migrator<'a> {
     }
 
     /// Refuses to run over applied revisions that were edited, or over a revision a previous
-    /// run left half done.
-    pub async fn verify(&mut self, applied: &HashSet<String>) -> Result<(), ExecError> {
+    /// run left half done, unless the run resumes it: then that run's history row is returned.
+    pub async fn verify(
+        &mut self,
+        applied: &HashSet<String>,
+        direction: Direction,
+    ) -> Result<Option<HistoryEntry>, ExecError> {
         let history = version_table::history(self.db, None).await?;
         let recorded = version_table::recorded_checksums(&history);
         for revision in self.repo.ordered() {
@@ -251,30 +300,120 @@ impl<'a> Migrator<'a> {
                 });
             }
         }
-        if let Some(entry) = version_table::half_done(&history).into_iter().next() {
-            return Err(ExecError::HalfApplied {
-                revision: entry.revision.clone(),
-                steps_applied: entry.steps_applied,
-                steps_total: entry.steps_total,
-                started_at: entry.started_at.clone(),
-                error: entry
-                    .error
-                    .clone()
-                    .unwrap_or_else(|| "it did not finish".into()),
-                dialect: self.db.dialect(),
+        let Some(entry) = version_table::half_done(&history).into_iter().next() else {
+            return Ok(None);
+        };
+        let stopped = error::HalfApplied::new(entry, self.why_step_by_step(&entry.revision));
+        if !self.options.resume {
+            return Err(ExecError::HalfApplied(Box::new(stopped)));
+        }
+        if entry.direction != direction.as_str() {
+            return Err(ExecError::ResumeOtherWay(Box::new(stopped)));
+        }
+        let revision = self.repo.revision(&entry.revision)?;
+        let now = self.checksum(revision);
+        if entry.checksum.as_deref().is_some_and(|c| c != now) && !self.options.allow_changed {
+            return Err(ExecError::ChecksumMismatch {
+                revision: revision.id.clone(),
+                path: revision.file.path.display().to_string(),
+                recorded: entry.checksum.iter().flat_map(|c| c.chars()).take(12).collect(),
+                now: now.chars().take(12).collect(),
             });
         }
-        Ok(())
+        Ok(Some(entry.clone()))
     }
 
-    async fn run(&mut self, direction: Direction, target: &Target) -> Result<Vec<Ran>, ExecError> {
+    /// Why `revision` runs step by step here, in words for messages.
+    fn why_step_by_step(&self, revision: &str) -> String {
+        why_step_by_step(self.repo, &self.db.info, revision)
+    }
+
+    /// Finishes the revision a run left half applied (see [`RunOptions::resume`]).
+    async fn finish_half_done(&mut self, entry: &HistoryEntry) -> Result<Ran, ExecError> {
+        let repo = self.repo;
+        let revision = repo.revision(&entry.revision)?;
+        let direction = if entry.direction == Direction::Down.as_str() {
+            Direction::Down
+        } else {
+            Direction::Up
+        };
+        let (heads, applied) = self.applied().await?;
+        let mut after = applied.clone();
+        match direction {
+            Direction::Up => after.insert(revision.id.clone()),
+            Direction::Down => after.remove(&revision.id),
+        };
+        let plan = plan::plan_revision_cached(
+            repo,
+            revision,
+            direction,
+            &applied,
+            self.db.dialect(),
+            &mut self.schemas,
+        )?;
+        self.check_transforms(revision, &plan)?;
+        let new_heads = repo.graph.heads_of(&after)?;
+        let ran = self
+            .run_step_by_step(revision, &plan, &heads, &new_heads, Some(entry))
+            .await?;
+        if let Some(heads) = &mut self.heads {
+            *heads = new_heads;
+        }
+        self.completed.push(revision.id.clone());
+        Ok(ran)
+    }
+
+    /// How a step of a step-by-step run commits here.
+    pub(super) fn commit_mode(&self, step: &PlannedStep) -> Commit {
+        let dialect = self.db.dialect();
+        if dialect.sql().caps().transactional_ddl {
+            if dialect == Dialect::Postgres && step.step.needs_no_transaction() {
+                Commit::AsItRuns
+            } else {
+                Commit::WithRecord
+            }
+        } else {
+            // MySQL: DDL commits at once, rows commit with the transaction.
+            let dml_only = step.actions.iter().all(|action| match action {
+                Action::Transform(_) => true,
+                Action::Sql(sql) => resume::is_dml_only(sql, dialect),
+                Action::Rebuild(_) => false,
+            });
+            if dml_only {
+                Commit::WithRecord
+            } else {
+                Commit::AsItRuns
+            }
+        }
+    }
+
+    async fn run(
+        &mut self,
+        direction: Direction,
+        target: Option<&Target>,
+    ) -> Result<Vec<Ran>, ExecError> {
         self.prepare_tables().await?;
         let (heads, applied) = self.applied().await?;
         if self.db.dialect() != Dialect::Sqlite {
             // The session lock is held: only this run changes the version table now.
             self.heads = Some(heads);
         }
-        self.verify(&applied).await?;
+        let resume = self.verify(&applied, direction).await?;
+        let mut ran = Vec::new();
+        if let Some(entry) = &resume {
+            self.progress.notice(&format!(
+                "resuming revision {} ({}), which stopped after step {} of {}",
+                entry.revision, entry.direction, entry.steps_applied, entry.steps_total
+            ));
+            ran.push(self.finish_half_done(entry).await?);
+        } else if self.options.resume {
+            self.progress
+                .notice("nothing to resume: no revision was left half applied");
+        }
+        let Some(target) = target else {
+            return Ok(ran);
+        };
+        let (_, applied) = self.applied().await?;
         let graph = &self.repo.graph;
         let path = match direction {
             Direction::Up => {
@@ -299,7 +438,6 @@ impl<'a> Migrator<'a> {
                 if self.db.info.mariadb { "MariaDB" } else if self.db.dialect() == Dialect::Mysql { "MySQL" } else { "a revision with `transactional: false`" }
             ));
         }
-        let mut ran = Vec::new();
         for id in path {
             if let Some(done) = self.run_revision(&id, direction).await? {
                 self.completed.push(id);
@@ -317,6 +455,7 @@ impl<'a> Migrator<'a> {
     ) -> Result<Option<Ran>, ExecError> {
         let repo = self.repo;
         let revision = repo.revision(id)?;
+        self.lock_attempt = 1;
         loop {
             let (heads, applied) = self.applied().await?;
             let done = match direction {
@@ -371,7 +510,7 @@ impl<'a> Migrator<'a> {
                     .await?
             } else {
                 Outcome::Done(
-                    self.run_step_by_step(revision, &plan, &heads, &new_heads)
+                    self.run_step_by_step(revision, &plan, &heads, &new_heads, None)
                         .await?,
                 )
             };
@@ -435,6 +574,7 @@ impl<'a> Migrator<'a> {
                 let live = sqlite_live::live_state(self.db, &rebuild.table).await?;
                 for statement in sqlite::rebuild_statements(rebuild, &live) {
                     self.db.execute_script(&statement).await?;
+                    crash::point(points::REBUILD_STATEMENT);
                 }
                 for view in live.objects.iter().filter(|o| o.kind == "view") {
                     if let Err(e) = sqlite_live::check_view(self.db, &view.name).await {
@@ -518,7 +658,7 @@ impl<'a> Migrator<'a> {
         step: &PlannedStep,
         total: usize,
         error: &ActionError,
-        rolled_back: bool,
+        left: Left,
     ) -> ExecError {
         ExecError::StepFailed(Box::new(StepFailure {
             revision: revision.id.clone(),
@@ -533,7 +673,8 @@ impl<'a> Migrator<'a> {
                 ActionError::Db(error) => error::hint_for(self.db.dialect(), error),
                 ActionError::Message(_) => None,
             },
-            rolled_back,
+            left,
+            why_committed: self.why_step_by_step(&revision.id),
             completed: self.completed.clone(),
         }))
     }

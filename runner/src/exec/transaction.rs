@@ -6,12 +6,13 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
-use super::{ActionError, ExecError, Migrator, Outcome, Ran};
+use super::{ActionError, Commit, ExecError, Migrator, Outcome, Ran};
+use crate::crash::{self, points};
 use crate::db::sqlite_live;
 use crate::dialect::Dialect;
 use crate::plan::{PlannedStep, RevisionPlan};
 use crate::revision::Revision;
-use crate::version_table::{self, NewEntry, Status};
+use crate::version_table::{self, HistoryEntry, NewEntry, Status};
 
 /// Why the work inside a transaction stopped.
 pub(super) enum Stop<'p> {
@@ -74,16 +75,22 @@ impl Started {
 }
 
 impl Migrator<'_> {
-    /// Runs a step's actions and reports it done.
+    /// Runs a step's actions and reports it done. `ran` counts the actions that finished, so
+    /// that a failure knows whether a step that commits as it runs left part of itself behind.
     async fn run_step(
         &mut self,
         plan: &RevisionPlan,
         step: &PlannedStep,
         in_transaction: bool,
+        ran: &mut usize,
     ) -> Result<(), ActionError> {
         let clock = Instant::now();
         for action in &step.actions {
             self.run_action(action, in_transaction).await?;
+            *ran += 1;
+            if step.actions.len() > 1 {
+                crash::point(points::ACTION);
+            }
         }
         self.progress
             .step_done(step, plan.steps.len(), clock.elapsed());
@@ -164,13 +171,27 @@ impl Migrator<'_> {
         outcome
     }
 
-    /// Opens the connection again if a transform's statement that would not stop made the
-    /// sandbox close it, so that the failure can still be recorded.
-    async fn reconnect_if_abandoned(&mut self) {
-        if self.db.is_abandoned()
-            && let Err(e) = self.db.reconnect().await
-        {
+    /// Opens the connection again if it is gone (a transform's statement that would not stop
+    /// made the sandbox close it, the server restarted, the session was killed), so that the
+    /// failure can still be recorded, and takes the migration lock again, which the old
+    /// session held: false if either fails (another runner may have the lock by now), and then
+    /// nothing should be written.
+    pub(super) async fn reconnect_if_lost(&mut self, error: &ActionError) -> bool {
+        let lost = self.db.is_abandoned()
+            || matches!(error, ActionError::Db(e) if e.is_connection_lost());
+        if !lost {
+            return true;
+        }
+        if let Err(e) = self.db.reconnect().await {
             tracing::warn!("could not reconnect to record the failure: {e}");
+            return false;
+        }
+        match crate::db::lock::acquire(self.db, std::time::Duration::from_secs(2)).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!("could not take the migration lock again to record the failure: {e}");
+                false
+            }
         }
     }
 
@@ -197,9 +218,11 @@ impl Migrator<'_> {
                 this.progress
                     .revision_started(revision, plan.direction, plan.steps.len());
                 for step in &plan.steps {
-                    this.run_step(plan, step, true)
+                    crash::point(points::STEP_START);
+                    this.run_step(plan, step, true, &mut 0)
                         .await
                         .map_err(|e| Stop::Step(step, e))?;
+                    crash::point(points::STEP_END);
                 }
                 let done = started_ref.entry(revision, plan, Status::done(plan.direction));
                 let entry = NewEntry {
@@ -208,11 +231,13 @@ impl Migrator<'_> {
                 };
                 version_table::set_heads(this.db, heads, new_heads).await?;
                 version_table::insert(this.db, &entry).await?;
+                crash::point(points::REVISION_COMMIT);
                 Ok(Some(entry.duration_ms))
             })
             .await;
         let (step, error) = match outcome {
             Ok(Some(duration_ms)) => {
+                crash::point(points::REVISION_DONE);
                 self.progress
                     .revision_done(revision, plan.direction, started.clock.elapsed());
                 return Ok(Outcome::Done(started.ran(revision, plan, duration_ms)));
@@ -221,16 +246,23 @@ impl Migrator<'_> {
             Err(Stop::Other(error)) => return Err(error),
             Err(Stop::Step(step, error)) => (step, error),
         };
+        if self.retry_after_lock_wait(step, &error, self.lock_attempt).await {
+            self.lock_attempt += 1;
+            return Ok(Outcome::Retry);
+        }
+        let error = self.explain_lock_wait(step, error).await;
         let failure = self.failure(
             revision,
             plan.direction,
             step,
             plan.steps.len(),
             &error,
-            true,
+            Left::RolledBack,
         );
         // Outside the rolled-back transaction, so the failure stays on record.
-        self.reconnect_if_abandoned().await;
+        if !self.reconnect_if_lost(&error).await {
+            return Err(failure);
+        }
         let message = format!("step {} rolled back: {failure}", step.number);
         let entry = NewEntry {
             error: Some(&message),
@@ -246,78 +278,91 @@ impl Migrator<'_> {
     }
 
     /// A revision on a database without transactional DDL (or marked `transactional: false`):
-    /// each step commits as it runs and the history row follows it.
+    /// each step commits on its own, and its history update commits with it wherever the
+    /// database allows ([`Commit::WithRecord`]); a step whose statements commit as they run
+    /// (MySQL DDL, a `CONCURRENTLY` index) is recorded right after. `resume` is the history row
+    /// of a run of this revision that stopped half way: the run goes on from where it got to.
     pub(super) async fn run_step_by_step(
         &mut self,
         revision: &Revision,
         plan: &RevisionPlan,
         heads: &[String],
         new_heads: &[String],
+        resume: Option<&HistoryEntry>,
     ) -> Result<Ran, ExecError> {
         let started = Started::now(self.checksum(revision));
         let total = plan.steps.len();
+        let first = match resume {
+            Some(entry) => self.resume_at(revision, plan, entry).await?,
+            None => 0,
+        };
+        let note = resume.map(|entry| {
+            format!(
+                "resumed the run of {} (history row {}) at step {} of {total}",
+                entry.started_at,
+                entry.id,
+                first + 1
+            )
+        });
         let history_id = version_table::insert(
             self.db,
             &NewEntry {
                 duration_ms: 0,
+                steps_applied: first,
+                error: note.as_deref(),
                 ..started.entry(revision, plan, Status::Running)
             },
         )
         .await?;
+        if resume.is_some() {
+            crash::point(points::RESUME);
+        }
         self.progress
             .revision_started(revision, plan.direction, total);
-        for (index, step) in plan.steps.iter().enumerate() {
-            let result = if step.rebuilds_table() && self.db.dialect() == Dialect::Sqlite {
-                // A rebuild is several statements that must not be left half done.
-                self.transaction(Some(step), async |this: &mut Self| {
-                    this.run_step(plan, step, true)
-                        .await
-                        .map_err(|e| Stop::Step(step, e))?;
-                    Ok(Some(()))
-                })
-                .await
-                .map(drop)
-            } else {
-                self.run_step(plan, step, false)
-                    .await
-                    .map_err(|e| Stop::Step(step, e))
-            };
+        for step in plan.steps.iter().skip(first) {
+            crash::point(points::STEP_START);
+            let (commit, ran, result) = self.commit_step(plan, step, history_id, &started).await;
             let error = match result {
                 Ok(()) => {
-                    version_table::update(
-                        self.db,
-                        history_id,
-                        Status::Running,
-                        index + 1,
-                        started.elapsed_ms(),
-                        None,
-                    )
-                    .await?;
+                    crash::point(points::STEP_RECORDED);
                     continue;
                 }
-                Err(Stop::Step(_, error)) => error,
-                Err(Stop::Other(ExecError::Db(error))) => ActionError::Db(error),
-                Err(Stop::Other(error)) => ActionError::Message(error.to_string()),
+                Err(error) => error,
             };
-            let failure = self.failure(revision, plan.direction, step, total, &error, false);
-            self.reconnect_if_abandoned().await;
-            let recorded = version_table::update(
-                self.db,
-                history_id,
-                Status::Failed,
-                index,
-                started.elapsed_ms(),
-                Some(&format!(
-                    "step {} of {total} ({}) failed: {error}",
-                    step.number, step.describe
-                )),
-            )
-            .await;
-            if let Err(e) = recorded {
-                tracing::warn!(
-                    "could not record the failure of revision {} in runner_history: {e}",
-                    revision.id
-                );
+            let connected = self.reconnect_if_lost(&error).await;
+            let restored = connected
+                && commit == Commit::AsItRuns
+                && self.clean_after_failure(step, ran).await;
+            let left = if commit == Commit::WithRecord || restored || (ran == 0 && !step.is_opaque())
+            {
+                Left::Nothing
+            } else {
+                Left::Unknown
+            };
+            let failure = self.failure(revision, plan.direction, step, total, &error, left);
+            if connected {
+                let status = if left == Left::Nothing {
+                    Status::Failed
+                } else {
+                    Status::Incomplete
+                };
+                let recorded = version_table::mark_stopped(
+                    self.db,
+                    history_id,
+                    status,
+                    started.elapsed_ms(),
+                    &format!(
+                        "step {} of {total} ({}) failed: {error}",
+                        step.number, step.describe
+                    ),
+                )
+                .await;
+                if let Err(e) = recorded {
+                    tracing::warn!(
+                        "could not record the failure of revision {} in runner_history: {e}",
+                        revision.id
+                    );
+                }
             }
             return Err(failure);
         }
@@ -335,6 +380,7 @@ impl Migrator<'_> {
                     None,
                 )
                 .await?;
+                crash::point(points::REVISION_COMMIT);
                 Ok(Some(()))
             })
             .await;
@@ -342,11 +388,117 @@ impl Migrator<'_> {
             Ok(_) => {}
             Err(Stop::Other(error)) => return Err(error),
             Err(Stop::Step(step, error)) => {
-                return Err(self.failure(revision, plan.direction, step, total, &error, false));
+                return Err(self.failure(
+                    revision,
+                    plan.direction,
+                    step,
+                    total,
+                    &error,
+                    Left::Nothing,
+                ));
             }
         }
+        crash::point(points::REVISION_DONE);
         self.progress
             .revision_done(revision, plan.direction, started.clock.elapsed());
         Ok(started.ran(revision, plan, duration_ms))
     }
+
+    /// Runs one step of a step-by-step run and records it done in history row `history_id`,
+    /// tried again while it gives up waiting for a table lock and nothing of it is in. Returns
+    /// how it committed and how many of its actions finished.
+    async fn commit_step(
+        &mut self,
+        plan: &RevisionPlan,
+        step: &PlannedStep,
+        history_id: i64,
+        started: &Started,
+    ) -> (Commit, usize, Result<(), ActionError>) {
+        let mut attempt = 1;
+        loop {
+            let (commit, ran, result) = self.commit_step_once(plan, step, history_id, started).await;
+            let Err(error) = result else {
+                return (commit, ran, Ok(()));
+            };
+            let untouched = commit == Commit::WithRecord || ran == 0;
+            if untouched && self.retry_after_lock_wait(step, &error, attempt).await {
+                attempt += 1;
+                continue;
+            }
+            return (commit, ran, Err(self.explain_lock_wait(step, error).await));
+        }
+    }
+
+    /// [`Self::commit_step`], once: in one transaction with the record where the step allows it.
+    async fn commit_step_once(
+        &mut self,
+        plan: &RevisionPlan,
+        step: &PlannedStep,
+        history_id: i64,
+        started: &Started,
+    ) -> (Commit, usize, Result<(), ActionError>) {
+        let mut commit = self.commit_mode(step);
+        let mut ran = 0;
+        if commit == Commit::WithRecord {
+            let rebuild = step.rebuilds_table().then_some(step);
+            let outcome = self
+                .transaction(rebuild, async |this: &mut Self| {
+                    this.run_step(plan, step, true, &mut 0)
+                        .await
+                        .map_err(|e| Stop::Step(step, e))?;
+                    version_table::update(
+                        this.db,
+                        history_id,
+                        Status::Running,
+                        step.number,
+                        started.elapsed_ms(),
+                        None,
+                    )
+                    .await?;
+                    crash::point(points::STEP_END);
+                    Ok(Some(()))
+                })
+                .await;
+            let error = match outcome {
+                Ok(_) => return (commit, step.actions.len(), Ok(())),
+                Err(Stop::Step(_, error)) => error,
+                Err(Stop::Other(ExecError::Db(error))) => ActionError::Db(error),
+                Err(Stop::Other(error)) => ActionError::Message(error.to_string()),
+            };
+            // A statement PostgreSQL will not run in a transaction block (25001, a
+            // `CONCURRENTLY` in a `sql` step): the transaction is rolled back; run it outside.
+            let outside = matches!(&error, ActionError::Db(e) if e.code().as_deref() == Some("25001"));
+            if !outside {
+                return (commit, 0, Err(error));
+            }
+            commit = Commit::AsItRuns;
+        }
+        let result = async {
+            self.run_step(plan, step, false, &mut ran).await?;
+            crash::point(points::STEP_END);
+            version_table::update(
+                self.db,
+                history_id,
+                Status::Running,
+                step.number,
+                started.elapsed_ms(),
+                None,
+            )
+            .await?;
+            Ok(())
+        }
+        .await;
+        (commit, ran, result)
+    }
+}
+
+/// What a failed step left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Left {
+    /// The revision's transaction was rolled back.
+    RolledBack,
+    /// The step's own transaction was rolled back, or its one statement failed whole.
+    Nothing,
+    /// Some of the step's statements may have committed.
+    Unknown,
 }

@@ -100,6 +100,31 @@ impl Step {
         }
     }
 
+    /// The table the step changes, where it changes one (the one whose lock it waits for).
+    pub fn table(&self) -> Option<&str> {
+        Some(match self {
+            Self::CreateTable(op) => &op.table,
+            Self::DropTable(op) => &op.table,
+            Self::RenameTable(op) => &op.table,
+            Self::AddColumn(op) => &op.table,
+            Self::DropColumn(op) => &op.table,
+            Self::RenameColumn(op) => &op.table,
+            Self::AlterColumn(op) => &op.table,
+            Self::CreateIndex(op) => &op.table,
+            Self::DropIndex(op) => op.table.as_deref()?,
+            Self::AddForeignKey(op) => &op.table,
+            Self::DropForeignKey(op) => &op.table,
+            Self::AddUnique(op) => &op.table,
+            Self::AddCheck(op) => &op.table,
+            Self::DropConstraint(op) => &op.table,
+            Self::CreateEnum(_)
+            | Self::AlterEnum(_)
+            | Self::DropEnum(_)
+            | Self::Sql(_)
+            | Self::Transform(_) => return None,
+        })
+    }
+
     /// True if the step must run outside a transaction (PostgreSQL `CONCURRENTLY`).
     pub fn needs_no_transaction(&self) -> bool {
         match self {

@@ -307,6 +307,7 @@ impl HostState {
         outcome: Result<Result<T, SqlError>, tokio::time::error::Elapsed>,
     ) -> wasmtime::Result<Result<T, wit_db::DbError>> {
         self.stats.statements += 1;
+        crate::crash::point(crate::crash::points::TRANSFORM_STATEMENT);
         let result = match outcome {
             // Stopped at the deadline (SQLite interrupted itself, the server's limit struck),
             // or failed past it: out of time either way.

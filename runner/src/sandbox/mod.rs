@@ -18,7 +18,7 @@ mod plan;
 mod postgres;
 pub mod sql;
 pub mod statement;
-mod text;
+pub(crate) mod text;
 mod wasi;
 
 use std::sync::Arc;

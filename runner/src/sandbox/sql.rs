@@ -172,6 +172,7 @@ pub async fn cancel(db: &Db, session: &Session) {
     let options = crate::db::ConnectOptions {
         create_sqlite_file: false,
         lock_timeout: Duration::from_millis(400),
+        ddl_lock_timeout: None,
     };
     let url = db.url.clone();
     let cancelled = tokio::time::timeout(Duration::from_millis(400), async move {
