@@ -494,7 +494,7 @@ mod tests {
         // `allow_hyphen_values`, `upgrade --no-build` ran with the target `--no-build`.
         let flags = |args: &[&str]| match Cli::try_parse_from(args).map(|c| c.command) {
             Ok(Command::Project(ProjectCommand::Upgrade(a))) => (a.target, a.flags.no_build),
-            Ok(Command::Project(ProjectCommand::Downgrade(a))) => (a.target, a.flags.no_build),
+            Ok(Command::Project(ProjectCommand::Downgrade(a))) => (a.target.unwrap_or_default(), a.flags.no_build),
             Ok(Command::Project(ProjectCommand::Stamp(a))) => (a.target, a.flags.no_build),
             other => panic!("{args:?}: {other:?}"),
         };

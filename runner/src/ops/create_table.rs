@@ -7,7 +7,7 @@ use super::spec::{
     add_index, add_unique, check_columns,
 };
 use super::{Irreversible, Operation, RenderCx, Reversal, Step};
-use crate::dialect::{Action, RenderError};
+use crate::dialect::{Action, Dialect, RenderError};
 use crate::model::{PrimaryKey, Schema, SchemaError, Table, Unique, pk_name, unique_name};
 
 /// Creates a table.
@@ -201,11 +201,15 @@ impl Operation for CreateTable {
 
     fn render(&self, cx: &RenderCx<'_>) -> Result<Vec<Action>, RenderError> {
         let table = cx.after.table(&self.table)?;
-        let mut actions = vec![Action::Sql(cx.dialect.create_table_named(
-            table,
-            &table.name,
-            cx.after,
-        )?)];
+        let create = cx.dialect.create_table_named(table, &table.name, cx.after)?;
+        if cx.dialect.dialect() == Dialect::Mysql {
+            // One statement, so that a run that dies half way leaves no table without its
+            // indexes (MySQL commits each DDL statement, and takes index definitions inline).
+            return Ok(vec![Action::Sql(mysql_inline_indexes(
+                create, table, cx,
+            )?)]);
+        }
+        let mut actions = vec![Action::Sql(create)];
         for index in &table.indexes {
             actions.push(Action::Sql(cx.dialect.create_index(
                 &table.name,
@@ -219,6 +223,43 @@ impl Operation for CreateTable {
     fn describe(&self) -> String {
         format!("create_table {}", self.table)
     }
+}
+
+/// MySQL's `CREATE TABLE` with the table's indexes declared inside it.
+fn mysql_inline_indexes(
+    create: String,
+    table: &Table,
+    cx: &RenderCx<'_>,
+) -> Result<String, RenderError> {
+    if table.indexes.is_empty() {
+        return Ok(create);
+    }
+    let mut definitions = Vec::new();
+    for index in &table.indexes {
+        if index.where_clause.is_some() {
+            // Refused the same way as a separate CREATE INDEX would be.
+            cx.dialect.create_index(&table.name, index, false)?;
+        }
+        definitions.push(format!(
+            "{}INDEX {} ({})",
+            if index.unique { "UNIQUE " } else { "" },
+            cx.dialect.quote(&index.name),
+            cx.dialect.column_list(&index.columns)
+        ));
+    }
+    let Some(end) = create.rfind("\n)") else {
+        return Err(RenderError::unsupported(
+            format!("table '{}' (its CREATE TABLE has no closing parenthesis)", table.name),
+            Dialect::Mysql,
+            "report this as a bug",
+        ));
+    };
+    Ok(format!(
+        "{},\n    {}{}",
+        &create[..end],
+        definitions.join(",\n    "),
+        &create[end..]
+    ))
 }
 
 #[cfg(test)]

@@ -1,0 +1,384 @@
+//! The demo killed with SIGKILL at every crash point (`runner::crash`), on every database, in
+//! revisions that run in one transaction and in revisions that run step by step (MySQL/MariaDB
+//! always, PostgreSQL and SQLite with `transactional: false`). After each death:
+//!
+//! * a revision that runs in one transaction left the database exactly at a revision
+//!   boundary: schema and rows equal a clean run's stopped at the same revisions;
+//! * a step-by-step revision is reported half applied by `runner current` (exit 1), its
+//!   `runner_history` row says which steps are in, and the live schema is the model's schema
+//!   after those steps (or, for a step that commits as it runs and died before its record,
+//!   after the next one);
+//! * `runner upgrade` either finishes or refuses with a message naming `--resume`; following
+//!   it ends with schema and rows equal to a clean run's, so no transform ran twice.
+
+use std::collections::{BTreeMap, HashSet};
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
+
+use runner::db::Db;
+use runner::db::introspect::introspect;
+use runner::dialect::Dialect;
+use runner::model::compare::comparable;
+use runner::plan;
+use runner::version_table::{self, Direction};
+use runner_integration_tests::{Project, TestDb, dump};
+
+/// Where the demo is seeded: every table exists, no transform has run.
+const SEEDED_AT: &str = "c47e09b3f812";
+
+/// Rows for every table the transforms read or write, with every value given (no defaults
+/// that depend on the clock), so that two seeded databases hold the same rows.
+const SEED: &[&str] = &[
+    "INSERT INTO users (id, email, display_name, is_admin, created_at) VALUES \
+     (1, 'ada@example.com', 'Ada', TRUE, '2026-01-01 00:00:00'), \
+     (2, 'alan@example.com', 'Alan', FALSE, '2026-01-01 00:00:00')",
+    "INSERT INTO companies (id, name, website, created_at) VALUES \
+     (1, 'Analytical Engines', 'https://engines.example', '2026-01-01 00:00:00'), \
+     (2, 'Bletchley', NULL, '2026-01-01 00:00:00')",
+    "INSERT INTO contacts (id, full_name, email, phone, company_id, owner_id, notes) VALUES \
+     (1, 'Charles Babbage', 'cb@example.com', '+44 1', 1, 1, 'first customer'), \
+     (2, 'Joan Clarke', NULL, NULL, 2, 2, NULL), \
+     (3, 'Tommy Flowers', 'tf@example.com', '+44 3', NULL, 1, 'ünïcødé ✓'), \
+     (4, 'Ada King Lovelace', NULL, NULL, 1, 1, NULL), \
+     (5, 'Plato', NULL, NULL, NULL, 2, NULL)",
+    "INSERT INTO deals (contact_id, title, amount, currency_code, deal_type, state) VALUES \
+     (1, 'Difference engine', 1234.5, 'EUR', 'new_business', 'won')",
+    "INSERT INTO deals (contact_id, title, amount, currency_code, deal_type, state) VALUES \
+     (2, 'Bombe upgrade', 99.25, 'USD', 'upsell', 'open')",
+    "INSERT INTO deals (contact_id, title, amount, currency_code, deal_type, state) VALUES \
+     (3, 'Colossus', 120, 'JPY', 'renewal', 'lost')",
+    "INSERT INTO deals (contact_id, title, amount, currency_code, deal_type, state) VALUES \
+     (4, 'Notes on the engine', 10.01, 'EUR', 'renewal', 'open')",
+];
+
+/// How the demo's revisions run in a variant of the test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    /// As written: `transactional: true`.
+    AsWritten,
+    /// Every revision `transactional: false`: each step commits on its own.
+    StepByStep,
+}
+
+/// A revision on top of the demo whose steps are several statements on MySQL: a value
+/// renamed in an enum columns use (widen, move the rows, narrow) and a type change computed
+/// with `using` (staging column, fill, replace), so that a crash can fall between them.
+const MULTI_STATEMENT: &str = "revision: f1a2b3c4d5e6
+parents: [b5f08d2e6a91]
+message: multi-statement steps
+transactional: true
+upgrade:
+  - alter_enum: {name: deal_type, rename: {from: upsell, to: expansion}}
+  - alter_column: {table: companies, column: website, type: text, using: \"LOWER(website)\"}
+downgrade:
+  - alter_column: {table: companies, column: website, type: string(500), using: \"website\"}
+  - alter_enum: {name: deal_type, rename: {from: expansion, to: upsell}}
+";
+
+fn project(variant: Variant) -> Project {
+    let project = Project::demo();
+    project.write("f1a2b3c4d5e6_multi_statement_steps.yaml", MULTI_STATEMENT);
+    if variant == Variant::StepByStep {
+        for entry in std::fs::read_dir(project.versions()).expect("versions") {
+            let path = entry.expect("entry").path();
+            let text = std::fs::read_to_string(&path).expect("revision");
+            std::fs::write(
+                &path,
+                text.replace("transactional: true", "transactional: false"),
+            )
+            .expect("rewrite revision");
+        }
+    }
+    project
+}
+
+fn runner(project: &Project, url: &str) -> Command {
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("runner-cli"));
+    command
+        .current_dir(project.dir.path())
+        .env("DATABASE_URL", url)
+        .env_remove("RUNNER_CRASH_AT")
+        .env_remove("RUNNER_CRASH_TRACE");
+    command
+}
+
+fn run_ok(project: &Project, url: &str, args: &[&str]) {
+    let out = runner(project, url).args(args).output().expect("runner");
+    assert!(
+        out.status.success(),
+        "runner {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A fresh database with the demo up to [`SEEDED_AT`] and [`SEED`] in it.
+async fn seeded(dialect: Dialect, project: &Project) -> TestDb {
+    let test_db = TestDb::new(dialect).await.expect("database");
+    run_ok(project, &test_db.url_arg(), &["upgrade", SEEDED_AT]);
+    let mut db = test_db.connect().await;
+    for sql in SEED {
+        db.execute_script(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{dialect}: {sql}: {e}"));
+    }
+    db.close().await.expect("close");
+    test_db
+}
+
+async fn heads(db: &mut Db) -> Vec<String> {
+    version_table::heads(db).await.expect("heads")
+}
+
+/// What a clean run leaves after each revision of the upgrade from [`SEEDED_AT`]: dumps by the
+/// version table's rows, and the points the run passes, with how often.
+struct Reference {
+    dumps: BTreeMap<Vec<String>, String>,
+    /// The dump at the end of the upgrade.
+    last: String,
+    points: Vec<(String, usize)>,
+}
+
+/// Fails with the first lines where two dumps differ, rather than both dumps whole.
+fn assert_same(actual: &str, expected: &str, what: &str) {
+    if actual == expected {
+        return;
+    }
+    let diff: Vec<String> = actual
+        .lines()
+        .zip(expected.lines())
+        .enumerate()
+        .filter(|(_, (a, e))| a != e)
+        .take(6)
+        .map(|(i, (a, e))| format!("line {}: got {a:?}, want {e:?}", i + 1))
+        .collect();
+    panic!(
+        "{what}:\n{}\n({} lines against {})",
+        diff.join("\n"),
+        actual.lines().count(),
+        expected.lines().count()
+    );
+}
+
+async fn reference(dialect: Dialect, project: &Project) -> Reference {
+    let repo = project.repository();
+    let test_db = seeded(dialect, project).await;
+    let url = test_db.url_arg();
+    let mut db = test_db.connect().await;
+    let mut dumps = BTreeMap::new();
+    dumps.insert(heads(&mut db).await, dump(&mut db).await);
+    let applied = repo
+        .graph
+        .applied_from_rows(&heads(&mut db).await)
+        .expect("applied");
+    let path = repo
+        .graph
+        .upgrade_path(&applied, &repo.graph.heads())
+        .expect("path");
+    let mut last = String::new();
+    for id in &path {
+        run_ok(project, &url, &["upgrade", id]);
+        last = dump(&mut db).await;
+        dumps.insert(heads(&mut db).await, last.clone());
+    }
+    // The points of the same run, traced on a second seeded database.
+    let traced = seeded(dialect, project).await;
+    let trace = tempfile::NamedTempFile::new().expect("trace file");
+    let out = runner(project, &traced.url_arg())
+        .arg("upgrade")
+        .env("RUNNER_CRASH_TRACE", trace.path())
+        .output()
+        .expect("runner");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for name in std::fs::read_to_string(trace.path()).expect("trace").lines() {
+        match counts.iter_mut().find(|(n, _)| n == name) {
+            Some((_, count)) => *count += 1,
+            None => counts.push((name.to_string(), 1)),
+        }
+    }
+    let mut traced_db = traced.connect().await;
+    assert_same(
+        &dump(&mut traced_db).await,
+        &last,
+        &format!("{dialect}: a traced run ends where a clean one does"),
+    );
+    Reference {
+        dumps,
+        last,
+        points: counts,
+    }
+}
+
+/// The crash points to try: every occurrence of every point, except that on the servers,
+/// where each case costs a database and a partial run, transform statements are sampled
+/// (first, second, last) as they all sit in the same transaction.
+fn cases(reference: &Reference, dialect: Dialect) -> Vec<(String, usize)> {
+    let mut out = Vec::new();
+    for (name, count) in &reference.points {
+        let mut nths: Vec<usize> = (1..=*count).collect();
+        if dialect != Dialect::Sqlite && name == runner::crash::points::TRANSFORM_STATEMENT {
+            nths = vec![1, 2, *count];
+            nths.dedup();
+        }
+        out.extend(nths.into_iter().map(|n| (name.clone(), n)));
+    }
+    out
+}
+
+/// The live schema, and the model's schemas just before and after the step a half-applied
+/// revision stopped at.
+async fn check_half_applied(
+    project: &Project,
+    db: &mut Db,
+    case: &str,
+) -> Option<(String, i64)> {
+    let repo = project.repository();
+    let history = version_table::history(db, None).await.expect("history");
+    let half = version_table::half_done(&history);
+    let entry = half.first()?;
+    let revision = repo.revision(&entry.revision).expect("revision");
+    let applied = repo
+        .graph
+        .applied_from_rows(&heads(db).await)
+        .expect("applied");
+    let current = repo.schema_of(&applied).expect("schema");
+    let index = usize::try_from(entry.steps_applied).expect("steps");
+    let (before, after) =
+        plan::schemas_around_step(revision, Direction::Up, &current, &current, index)
+            .expect("schemas");
+    let dialect = db.dialect();
+    let mut live = introspect(db).await.expect("introspect");
+    // A staging column of a MySQL `alter_column ... using` that died half way.
+    for table in live.tables.values_mut() {
+        table.columns.retain(|c| !c.name.starts_with("_runner_new_"));
+    }
+    let live = comparable(&live, dialect);
+    let (before, after) = (comparable(&before, dialect), comparable(&after, dialect));
+    // Between two statements of one step the schema is in between (an enum widened to both
+    // spellings of a renamed value): that step is the one in flight.
+    let mid_step = case.starts_with(runner::crash::points::ACTION);
+    assert!(
+        mid_step || live == before || live == after,
+        "{dialect} {case}: runner_history says {} step(s) of {} are in, and the schema is neither the one before step {} nor the one after it",
+        entry.steps_applied,
+        entry.revision,
+        index + 1
+    );
+    Some((entry.revision.clone(), entry.steps_applied))
+}
+
+async fn crash_everywhere(dialect: Dialect, variant: Variant) {
+    if TestDb::new(dialect).await.is_none() {
+        return;
+    }
+    let project = project(variant);
+    let reference = reference(dialect, &project).await;
+    let last = reference.last.clone();
+    let step_by_step = variant == Variant::StepByStep || dialect == Dialect::Mysql;
+    let cases = cases(&reference, dialect);
+    assert!(cases.len() > 20, "{dialect}: only {} crash points", cases.len());
+    eprintln!(
+        "{dialect} {variant:?}: {} crash cases over {:?}",
+        cases.len(),
+        reference.points
+    );
+    let mut half_seen = HashSet::new();
+    for (point, nth) in cases {
+        let case = format!("{point}:{nth}");
+        let test_db = seeded(dialect, &project).await;
+        let url = test_db.url_arg();
+        let died = runner(&project, &url)
+            .arg("upgrade")
+            .env("RUNNER_CRASH_AT", &case)
+            .output()
+            .expect("runner");
+        assert_eq!(
+            died.status.signal(),
+            Some(9),
+            "{dialect} {case}: the run did not die there: {}",
+            String::from_utf8_lossy(&died.stderr)
+        );
+        let mut db = test_db.connect().await;
+        let half = check_half_applied(&project, &mut db, &case).await;
+        if step_by_step {
+            let current = runner(&project, &url).arg("current").output().expect("current");
+            let text = String::from_utf8_lossy(&current.stdout);
+            match &half {
+                Some((revision, _)) => {
+                    half_seen.insert(revision.clone());
+                    assert_eq!(current.status.code(), Some(1), "{dialect} {case}: {text}");
+                    assert!(
+                        text.contains(&format!("blocked: revision {revision} is half applied"))
+                            && text.contains("runner upgrade --resume"),
+                        "{dialect} {case}: {text}"
+                    );
+                }
+                None => assert_eq!(current.status.code(), Some(0), "{dialect} {case}: {text}"),
+            }
+        } else {
+            assert!(half.is_none(), "{dialect} {case}: {half:?} half applied");
+            let at = heads(&mut db).await;
+            let expected = reference
+                .dumps
+                .get(&at)
+                .unwrap_or_else(|| panic!("{dialect} {case}: not at a revision boundary: {at:?}"));
+            assert_same(
+                &dump(&mut db).await,
+                expected,
+                &format!("{dialect} {case}: the database is not what a clean run leaves at {at:?}"),
+            );
+        }
+        // Recover as the messages say.
+        let again = runner(&project, &url).arg("upgrade").output().expect("runner");
+        if !again.status.success() {
+            let stderr = String::from_utf8_lossy(&again.stderr);
+            assert!(
+                half.is_some() && again.status.code() == Some(1),
+                "{dialect} {case}: {stderr}"
+            );
+            assert!(
+                stderr.contains("runner upgrade --resume"),
+                "{dialect} {case}: the refusal does not say what to do: {stderr}"
+            );
+            run_ok(&project, &url, &["upgrade", "--resume"]);
+        }
+        assert_same(
+            &dump(&mut db).await,
+            &last,
+            &format!("{dialect} {case}: the recovered database differs from a clean run's"),
+        );
+        db.close().await.expect("close");
+    }
+    if step_by_step {
+        assert!(
+            !half_seen.is_empty(),
+            "{dialect}: no crash left a revision half applied"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sqlite_survives_a_crash_at_every_point() {
+    crash_everywhere(Dialect::Sqlite, Variant::AsWritten).await;
+}
+
+#[tokio::test]
+async fn sqlite_step_by_step_survives_a_crash_at_every_point() {
+    crash_everywhere(Dialect::Sqlite, Variant::StepByStep).await;
+}
+
+#[tokio::test]
+async fn postgres_survives_a_crash_at_every_point() {
+    crash_everywhere(Dialect::Postgres, Variant::AsWritten).await;
+}
+
+#[tokio::test]
+async fn postgres_step_by_step_survives_a_crash_at_every_point() {
+    crash_everywhere(Dialect::Postgres, Variant::StepByStep).await;
+}
+
+#[tokio::test]
+async fn mysql_survives_a_crash_at_every_point() {
+    crash_everywhere(Dialect::Mysql, Variant::AsWritten).await;
+}
