@@ -1,5 +1,6 @@
 //! Two `runner upgrade` processes started together against the same database apply every
-//! revision exactly once.
+//! revision exactly once, whether the revisions run in one transaction each or step by step
+//! (`transactional: false`: on SQLite the lock file is what keeps the second runner out).
 
 use std::process::{Command, Stdio};
 
@@ -7,9 +8,18 @@ use runner_integration_tests::{Project, TestDb, count};
 
 #[tokio::test]
 async fn two_runners_started_together_apply_each_revision_once() {
-    for test_db in TestDb::all().await {
+    for (test_db, step_by_step) in TestDb::all()
+        .await
+        .into_iter()
+        .zip([false, false, false])
+        .chain(TestDb::all().await.into_iter().zip([true, true, true]))
+    {
         let dialect = test_db.dialect;
-        let project = Project::demo();
+        let project = if step_by_step {
+            Project::demo_step_by_step()
+        } else {
+            Project::demo()
+        };
         let binary = assert_cmd::cargo::cargo_bin("runner-cli");
         let start = || {
             Command::new(&binary)
@@ -26,7 +36,7 @@ async fn two_runners_started_together_apply_each_revision_once() {
             let output = child.wait_with_output().expect("runner output");
             assert!(
                 output.status.success(),
-                "{dialect}: {}",
+                "{dialect} (step by step: {step_by_step}): {}",
                 String::from_utf8_lossy(&output.stderr)
             );
         }
@@ -44,8 +54,14 @@ async fn two_runners_started_together_apply_each_revision_once() {
         assert_eq!(
             (applied, distinct),
             (9, 9),
-            "{dialect}: each revision exactly once"
+            "{dialect} (step by step: {step_by_step}): each revision exactly once"
         );
+        let steps = count(
+            &mut db,
+            "SELECT count(*) FROM runner_history WHERE status NOT IN ('applied')",
+        )
+        .await;
+        assert_eq!(steps, 0, "{dialect}: no run failed or was left half done");
         let heads = db
             .query("SELECT revision FROM runner_version", &[])
             .await

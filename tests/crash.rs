@@ -1,4 +1,4 @@
-//! The demo killed with SIGKILL at every crash point (`runner::crash`), on every database, in
+//! The demo (seeded: `seeded_demo`) killed with SIGKILL at every crash point (`runner::crash`), on every database, in
 //! revisions that run in one transaction and in revisions that run step by step (MySQL/MariaDB
 //! always, PostgreSQL and SQLite with `transactional: false`). After each death:
 //!
@@ -21,35 +21,7 @@ use runner::dialect::Dialect;
 use runner::model::compare::comparable;
 use runner::plan;
 use runner::version_table::{self, Direction};
-use runner_integration_tests::{Project, TestDb, dump};
-
-/// Where the demo is seeded: every table exists, no transform has run.
-const SEEDED_AT: &str = "c47e09b3f812";
-
-/// Rows for every table the transforms read or write, with every value given (no defaults
-/// that depend on the clock), so that two seeded databases hold the same rows.
-const SEED: &[&str] = &[
-    "INSERT INTO users (id, email, display_name, is_admin, created_at) VALUES \
-     (1, 'ada@example.com', 'Ada', TRUE, '2026-01-01 00:00:00'), \
-     (2, 'alan@example.com', 'Alan', FALSE, '2026-01-01 00:00:00')",
-    "INSERT INTO companies (id, name, website, created_at) VALUES \
-     (1, 'Analytical Engines', 'https://engines.example', '2026-01-01 00:00:00'), \
-     (2, 'Bletchley', NULL, '2026-01-01 00:00:00')",
-    "INSERT INTO contacts (id, full_name, email, phone, company_id, owner_id, notes) VALUES \
-     (1, 'Charles Babbage', 'cb@example.com', '+44 1', 1, 1, 'first customer'), \
-     (2, 'Joan Clarke', NULL, NULL, 2, 2, NULL), \
-     (3, 'Tommy Flowers', 'tf@example.com', '+44 3', NULL, 1, 'ünïcødé ✓'), \
-     (4, 'Ada King Lovelace', NULL, NULL, 1, 1, NULL), \
-     (5, 'Plato', NULL, NULL, NULL, 2, NULL)",
-    "INSERT INTO deals (contact_id, title, amount, currency_code, deal_type, state) VALUES \
-     (1, 'Difference engine', 1234.5, 'EUR', 'new_business', 'won')",
-    "INSERT INTO deals (contact_id, title, amount, currency_code, deal_type, state) VALUES \
-     (2, 'Bombe upgrade', 99.25, 'USD', 'upsell', 'open')",
-    "INSERT INTO deals (contact_id, title, amount, currency_code, deal_type, state) VALUES \
-     (3, 'Colossus', 120, 'JPY', 'renewal', 'lost')",
-    "INSERT INTO deals (contact_id, title, amount, currency_code, deal_type, state) VALUES \
-     (4, 'Notes on the engine', 10.01, 'EUR', 'renewal', 'open')",
-];
+use runner_integration_tests::{Project, TestDb, dump, seeded_demo};
 
 /// How the demo's revisions run in a variant of the test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,19 +48,17 @@ downgrade:
 ";
 
 fn project(variant: Variant) -> Project {
-    let project = Project::demo();
-    project.write("f1a2b3c4d5e6_multi_statement_steps.yaml", MULTI_STATEMENT);
-    if variant == Variant::StepByStep {
-        for entry in std::fs::read_dir(project.versions()).expect("versions") {
-            let path = entry.expect("entry").path();
-            let text = std::fs::read_to_string(&path).expect("revision");
-            std::fs::write(
-                &path,
-                text.replace("transactional: true", "transactional: false"),
-            )
-            .expect("rewrite revision");
-        }
-    }
+    let (project, transactional) = match variant {
+        Variant::AsWritten => (Project::demo(), "true"),
+        Variant::StepByStep => (Project::demo_step_by_step(), "false"),
+    };
+    project.write(
+        "f1a2b3c4d5e6_multi_statement_steps.yaml",
+        &MULTI_STATEMENT.replace(
+            "transactional: true",
+            &format!("transactional: {transactional}"),
+        ),
+    );
     project
 }
 
@@ -112,25 +82,15 @@ fn run_ok(project: &Project, url: &str, args: &[&str]) {
     );
 }
 
-/// A fresh database with the demo up to [`SEEDED_AT`] and [`SEED`] in it.
 async fn seeded(dialect: Dialect, project: &Project) -> TestDb {
-    let test_db = TestDb::new(dialect).await.expect("database");
-    run_ok(project, &test_db.url_arg(), &["upgrade", SEEDED_AT]);
-    let mut db = test_db.connect().await;
-    for sql in SEED {
-        db.execute_script(sql)
-            .await
-            .unwrap_or_else(|e| panic!("{dialect}: {sql}: {e}"));
-    }
-    db.close().await.expect("close");
-    test_db
+    seeded_demo(dialect, project).await
 }
 
 async fn heads(db: &mut Db) -> Vec<String> {
     version_table::heads(db).await.expect("heads")
 }
 
-/// What a clean run leaves after each revision of the upgrade from [`SEEDED_AT`]: dumps by the
+/// What a clean run leaves after each revision of the upgrade from `SEEDED_AT`: dumps by the
 /// version table's rows, and the points the run passes, with how often.
 struct Reference {
     dumps: BTreeMap<Vec<String>, String>,
@@ -189,9 +149,16 @@ async fn reference(dialect: Dialect, project: &Project) -> Reference {
         .env("RUNNER_CRASH_TRACE", trace.path())
         .output()
         .expect("runner");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut counts: Vec<(String, usize)> = Vec::new();
-    for name in std::fs::read_to_string(trace.path()).expect("trace").lines() {
+    for name in std::fs::read_to_string(trace.path())
+        .expect("trace")
+        .lines()
+    {
         match counts.iter_mut().find(|(n, _)| n == name) {
             Some((_, count)) => *count += 1,
             None => counts.push((name.to_string(), 1)),
@@ -228,11 +195,7 @@ fn cases(reference: &Reference, dialect: Dialect) -> Vec<(String, usize)> {
 
 /// The live schema, and the model's schemas just before and after the step a half-applied
 /// revision stopped at.
-async fn check_half_applied(
-    project: &Project,
-    db: &mut Db,
-    case: &str,
-) -> Option<(String, i64)> {
+async fn check_half_applied(project: &Project, db: &mut Db, case: &str) -> Option<(String, i64)> {
     let repo = project.repository();
     let history = version_table::history(db, None).await.expect("history");
     let half = version_table::half_done(&history);
@@ -251,7 +214,9 @@ async fn check_half_applied(
     let mut live = introspect(db).await.expect("introspect");
     // A staging column of a MySQL `alter_column ... using` that died half way.
     for table in live.tables.values_mut() {
-        table.columns.retain(|c| !c.name.starts_with("_runner_new_"));
+        table
+            .columns
+            .retain(|c| !c.name.starts_with("_runner_new_"));
     }
     let live = comparable(&live, dialect);
     let (before, after) = (comparable(&before, dialect), comparable(&after, dialect));
@@ -277,7 +242,11 @@ async fn crash_everywhere(dialect: Dialect, variant: Variant) {
     let last = reference.last.clone();
     let step_by_step = variant == Variant::StepByStep || dialect == Dialect::Mysql;
     let cases = cases(&reference, dialect);
-    assert!(cases.len() > 20, "{dialect}: only {} crash points", cases.len());
+    assert!(
+        cases.len() > 20,
+        "{dialect}: only {} crash points",
+        cases.len()
+    );
     eprintln!(
         "{dialect} {variant:?}: {} crash cases over {:?}",
         cases.len(),
@@ -302,7 +271,10 @@ async fn crash_everywhere(dialect: Dialect, variant: Variant) {
         let mut db = test_db.connect().await;
         let half = check_half_applied(&project, &mut db, &case).await;
         if step_by_step {
-            let current = runner(&project, &url).arg("current").output().expect("current");
+            let current = runner(&project, &url)
+                .arg("current")
+                .output()
+                .expect("current");
             let text = String::from_utf8_lossy(&current.stdout);
             match &half {
                 Some((revision, _)) => {
@@ -330,7 +302,10 @@ async fn crash_everywhere(dialect: Dialect, variant: Variant) {
             );
         }
         // Recover as the messages say.
-        let again = runner(&project, &url).arg("upgrade").output().expect("runner");
+        let again = runner(&project, &url)
+            .arg("upgrade")
+            .output()
+            .expect("runner");
         if !again.status.success() {
             let stderr = String::from_utf8_lossy(&again.stderr);
             assert!(

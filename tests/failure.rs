@@ -71,7 +71,10 @@ async fn a_failing_third_step_leaves_the_previous_revision_or_a_precise_record()
         let error = row[3].to_text().unwrap_or_default();
 
         if dialect == Dialect::Mysql {
-            assert!(stderr.contains("steps 1 to 2 were committed"), "{stderr}");
+            assert!(
+                stderr.contains("steps 1 to 2 are in, step 3 left nothing"),
+                "{stderr}"
+            );
             assert_eq!(row[1].as_i64(), Some(2), "two steps are in the database");
             assert!(error.contains("step 3 of 5 (sql) failed"), "{error}");
             assert_eq!(
@@ -82,16 +85,42 @@ async fn a_failing_third_step_leaves_the_previous_revision_or_a_precise_record()
                 .await,
                 1
             );
-            // The next run refuses until a person has looked.
+            // The next run refuses until a person has looked, and `current` says why.
             project
                 .runner(Some(&url))
                 .arg("upgrade")
                 .assert()
                 .code(1)
                 .stderr(predicate::str::contains(
-                    "revision bbbb00000002 stopped after step 2 of 5",
+                    "revision bbbb00000002 is half applied: its upgrade (started ",
                 ))
+                .stderr(predicate::str::contains("stopped after step 2 of 5"))
+                .stderr(predicate::str::contains("runner upgrade --resume"))
                 .stderr(predicate::str::contains("runner repair"));
+            project
+                .runner(Some(&url))
+                .arg("current")
+                .assert()
+                .code(1)
+                .stdout(predicate::str::contains(
+                    "blocked: revision bbbb00000002 is half applied",
+                ));
+            // The failed step fixed, the run goes on from it: steps 1 and 2 do not run again.
+            let fixed = FAILING.replace("VALUES (1, 'duplicate')", "VALUES (3, 'washer')");
+            project.write("bbbb00000002_prices.yaml", &fixed);
+            project
+                .runner(Some(&url))
+                .args(["upgrade", "--resume"])
+                .assert()
+                .code(2)
+                .stderr(predicate::str::contains("--resume --allow-changed"));
+            project
+                .runner(Some(&url))
+                .args(["upgrade", "--resume", "--allow-changed"])
+                .assert()
+                .success();
+            assert_eq!(count(&mut db, "SELECT count(*) FROM items").await, 3);
+            project.runner(Some(&url)).arg("current").assert().success();
         } else {
             assert!(stderr.contains("the revision was rolled back"), "{stderr}");
             assert_eq!(row[1].as_i64(), Some(0));
@@ -380,8 +409,8 @@ upgrade:
             .clone();
         let stderr = String::from_utf8_lossy(&output.stderr);
         let started = stderr
-            .split_once("stopped after step 1 of 2 on ")
-            .and_then(|(_, rest)| rest.split_once(": "))
+            .split_once("is half applied: its upgrade (started ")
+            .and_then(|(_, rest)| rest.split_once(") stopped after step 1 of 2: "))
             .map(|(started, _)| started)
             .unwrap_or_else(|| panic!("{dialect}: {stderr}"));
         // 2026-11-24T12:00:00.123456Z

@@ -196,6 +196,22 @@ impl Project {
         project
     }
 
+    /// The demo with every revision `transactional: false`, so that each step commits on its
+    /// own on every database.
+    pub fn demo_step_by_step() -> Project {
+        let project = Project::demo();
+        for entry in std::fs::read_dir(project.versions()).expect("versions") {
+            let path = entry.expect("entry").path();
+            let text = std::fs::read_to_string(&path).expect("revision");
+            std::fs::write(
+                &path,
+                text.replace("transactional: true", "transactional: false"),
+            )
+            .expect("rewrite revision");
+        }
+        project
+    }
+
     /// An empty project whose transforms are the repository's examples (built on first use).
     pub fn with_examples() -> Project {
         Project::with_transforms("examples/transforms")
@@ -316,4 +332,56 @@ pub async fn count(db: &mut Db, sql: &str) -> i64 {
         .scalar()
         .and_then(runner::db::Value::as_i64)
         .unwrap_or_else(|| panic!("{sql}: no number"))
+}
+
+/// Where [`seeded_demo`] seeds the demo: every table exists, no transform has run.
+pub const SEEDED_AT: &str = "c47e09b3f812";
+
+/// Rows for every table the demo's transforms read or write, with every value given (no
+/// defaults that depend on the clock), so that two seeded databases hold the same rows.
+pub const DEMO_SEED: &[&str] = &[
+    "INSERT INTO users (id, email, display_name, is_admin, created_at) VALUES \
+     (1, 'ada@example.com', 'Ada', TRUE, '2026-01-01 00:00:00'), \
+     (2, 'alan@example.com', 'Alan', FALSE, '2026-01-01 00:00:00')",
+    "INSERT INTO companies (id, name, website, created_at) VALUES \
+     (1, 'Analytical Engines', 'https://engines.example', '2026-01-01 00:00:00'), \
+     (2, 'Bletchley', NULL, '2026-01-01 00:00:00')",
+    "INSERT INTO contacts (id, full_name, email, phone, company_id, owner_id, notes) VALUES \
+     (1, 'Charles Babbage', 'cb@example.com', '+44 1', 1, 1, 'first customer'), \
+     (2, 'Joan Clarke', NULL, NULL, 2, 2, NULL), \
+     (3, 'Tommy Flowers', 'tf@example.com', '+44 3', NULL, 1, 'ünïcødé ✓'), \
+     (4, 'Ada King Lovelace', NULL, NULL, 1, 1, NULL), \
+     (5, 'Plato', NULL, NULL, NULL, 2, NULL)",
+    "INSERT INTO deals (contact_id, title, amount, currency_code, deal_type, state) VALUES \
+     (1, 'Difference engine', 1234.5, 'EUR', 'new_business', 'won')",
+    "INSERT INTO deals (contact_id, title, amount, currency_code, deal_type, state) VALUES \
+     (2, 'Bombe upgrade', 99.25, 'USD', 'upsell', 'open')",
+    "INSERT INTO deals (contact_id, title, amount, currency_code, deal_type, state) VALUES \
+     (3, 'Colossus', 120, 'JPY', 'renewal', 'lost')",
+    "INSERT INTO deals (contact_id, title, amount, currency_code, deal_type, state) VALUES \
+     (4, 'Notes on the engine', 10.01, 'EUR', 'renewal', 'open')",
+];
+
+/// A fresh database with `project` (the demo, or a variant of it) upgraded to [`SEEDED_AT`]
+/// and [`DEMO_SEED`] in it.
+pub async fn seeded_demo(dialect: Dialect, project: &Project) -> TestDb {
+    let test_db = TestDb::new(dialect).await.expect("database");
+    let out = project
+        .runner(Some(&test_db.url_arg()))
+        .args(["upgrade", SEEDED_AT])
+        .output()
+        .expect("runner");
+    assert!(
+        out.status.success(),
+        "{dialect}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut db = test_db.connect().await;
+    for sql in DEMO_SEED {
+        db.execute_script(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{dialect}: {sql}: {e}"));
+    }
+    db.close().await.expect("close");
+    test_db
 }

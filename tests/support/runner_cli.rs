@@ -44,13 +44,19 @@ fn main() {
                 *n += 1;
                 *n
             };
-            if crash.as_ref().is_some_and(|(at, n)| at == name && *n == nth) {
+            if crash
+                .as_ref()
+                .is_some_and(|(at, n)| at == name && *n == nth)
+            {
                 // SAFETY: kill(2) on our own pid; SIGKILL cannot be caught, nothing runs after.
                 unsafe {
                     libc::kill(libc::getpid(), libc::SIGKILL);
                 }
             }
-            if stall.as_ref().is_some_and(|(at, n)| at == name && *n == nth) {
+            if stall
+                .as_ref()
+                .is_some_and(|(at, n)| at == name && *n == nth)
+            {
                 let Some(path) = &stall_file else { return };
                 std::fs::write(path, std::process::id().to_string()).expect("stall file");
                 let until = std::time::Instant::now() + std::time::Duration::from_secs(120);

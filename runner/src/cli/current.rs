@@ -119,7 +119,11 @@ pub async fn status(cx: &Context, _args: &StatusArgs) -> anyhow::Result<i32> {
             if pending.is_empty() {
                 println!("up to date: no revision to apply");
             } else {
-                println!("{} revision(s) to apply: {}", pending.len(), pending.join(", "));
+                println!(
+                    "{} revision(s) to apply: {}",
+                    pending.len(),
+                    pending.join(", ")
+                );
             }
             print_blocked(&half);
         }

@@ -434,7 +434,8 @@ pub fn exit_code(error: &anyhow::Error) -> i32 {
                 ExecError::Target(_)
                 | ExecError::Graph(_)
                 | ExecError::Transforms(_)
-                | ExecError::ChecksumMismatch { .. } => 2,
+                | ExecError::ChecksumMismatch { .. }
+                | ExecError::ChangedSinceHalfRun { .. } => 2,
                 ExecError::Db(db) => db_code(db),
                 ExecError::ResumeOtherWay(_) => 2,
                 ExecError::HalfApplied(_)
@@ -494,7 +495,9 @@ mod tests {
         // `allow_hyphen_values`, `upgrade --no-build` ran with the target `--no-build`.
         let flags = |args: &[&str]| match Cli::try_parse_from(args).map(|c| c.command) {
             Ok(Command::Project(ProjectCommand::Upgrade(a))) => (a.target, a.flags.no_build),
-            Ok(Command::Project(ProjectCommand::Downgrade(a))) => (a.target.unwrap_or_default(), a.flags.no_build),
+            Ok(Command::Project(ProjectCommand::Downgrade(a))) => {
+                (a.target.unwrap_or_default(), a.flags.no_build)
+            }
             Ok(Command::Project(ProjectCommand::Stamp(a))) => (a.target, a.flags.no_build),
             other => panic!("{args:?}: {other:?}"),
         };

@@ -127,15 +127,28 @@ impl DbError {
         }
     }
 
+    /// MySQL's error number (its SQLSTATE is `HY000` for most errors, so the number is what
+    /// tells them apart).
+    pub fn mysql_number(&self) -> Option<u16> {
+        match self {
+            Self::Sql {
+                source: sqlx::Error::Database(db),
+            } => db
+                .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                .map(sqlx::mysql::MySqlDatabaseError::number),
+            _ => None,
+        }
+    }
+
     /// True if the statement gave up waiting for a lock another session holds (or was chosen
     /// as a deadlock's victim): nothing of it happened, and trying again may work.
     pub fn is_lock_wait(&self) -> bool {
-        matches!(
-            self.code().as_deref(),
-            // PostgreSQL lock_not_available, deadlock_detected; MySQL ER_LOCK_WAIT_TIMEOUT,
-            // ER_LOCK_DEADLOCK.
-            Some("55P03" | "40P01" | "1205" | "1213")
-        )
+        // MySQL ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK.
+        if let Some(number) = self.mysql_number() {
+            return matches!(number, 1205 | 1213);
+        }
+        // PostgreSQL lock_not_available, deadlock_detected.
+        matches!(self.code().as_deref(), Some("55P03" | "40P01"))
     }
 
     /// True if the connection is gone (the server restarted, the session was killed from
@@ -152,10 +165,12 @@ impl DbError {
                 | sqlx::Error::WorkerCrashed => true,
                 // PostgreSQL admin_shutdown, crash_shutdown, cannot_connect_now; MySQL
                 // ER_CONNECTION_KILLED, ER_SERVER_SHUTDOWN, CR_SERVER_GONE_ERROR, CR_SERVER_LOST.
-                sqlx::Error::Database(db) => matches!(
-                    db.code().as_deref(),
-                    Some("57P01" | "57P02" | "57P03" | "1927" | "1053" | "2006" | "2013")
-                ),
+                sqlx::Error::Database(db) => {
+                    matches!(db.code().as_deref(), Some("57P01" | "57P02" | "57P03"))
+                        || self
+                            .mysql_number()
+                            .is_some_and(|n| matches!(n, 1927 | 1053 | 2006 | 2013))
+                }
                 _ => false,
             },
             _ => false,

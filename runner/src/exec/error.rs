@@ -38,6 +38,16 @@ pub enum ExecError {
     #[error("{0}")]
     HalfApplied(Box<HalfApplied>),
     #[error(
+        "revision {revision} ({path}) changed since the run that left it half applied (after step {steps_applied}); \
+         a resumed run trusts that the steps already in are the ones in the file: if only the steps after step \
+         {steps_applied} changed, run `runner upgrade --resume --allow-changed` (or `downgrade`)"
+    )]
+    ChangedSinceHalfRun {
+        revision: String,
+        path: String,
+        steps_applied: i64,
+    },
+    #[error(
         "{0}\n--resume finishes the revision in the direction it was going: run `runner {verb} --resume`",
         verb = .0.verb()
     )]
@@ -191,7 +201,9 @@ impl HalfApplied {
 impl std::fmt::Display for HalfApplied {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let how = match (self.status, &self.error) {
-            (Status::Running, _) => "the run did not finish (the process or its connection died)".to_string(),
+            (Status::Running, _) => {
+                "the run did not finish (the process or its connection died)".to_string()
+            }
             (_, Some(error)) => error.clone(),
             (_, None) => "it did not finish".into(),
         };

@@ -313,11 +313,10 @@ impl<'a> Migrator<'a> {
         let revision = self.repo.revision(&entry.revision)?;
         let now = self.checksum(revision);
         if entry.checksum.as_deref().is_some_and(|c| c != now) && !self.options.allow_changed {
-            return Err(ExecError::ChecksumMismatch {
+            return Err(ExecError::ChangedSinceHalfRun {
                 revision: revision.id.clone(),
                 path: revision.file.path.display().to_string(),
-                recorded: entry.checksum.iter().flat_map(|c| c.chars()).take(12).collect(),
-                now: now.chars().take(12).collect(),
+                steps_applied: entry.steps_applied,
             });
         }
         Ok(Some(entry.clone()))
@@ -433,8 +432,8 @@ impl<'a> Migrator<'a> {
         });
         if needs_notice {
             self.progress.notice(&format!(
-                "{} commits schema changes as they run, so a failed revision cannot be rolled back; \
-                 runner records each step in runner_history so a failure is reported exactly",
+                "{} commits schema changes step by step, so a failed revision cannot be rolled back whole; \
+                 runner records each step in runner_history, and a run that stops half way is resumed with `--resume`",
                 if self.db.info.mariadb { "MariaDB" } else if self.db.dialect() == Dialect::Mysql { "MySQL" } else { "a revision with `transactional: false`" }
             ));
         }

@@ -25,11 +25,15 @@ use crate::version_table::{Direction, HistoryEntry};
 pub(super) fn is_dml_only(sql: &str, dialect: Dialect) -> bool {
     use sqlparser::ast::Statement;
     let parsed = match dialect {
-        Dialect::Mysql => sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::MySqlDialect {}, sql),
+        Dialect::Mysql => {
+            sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::MySqlDialect {}, sql)
+        }
         Dialect::Postgres => {
             sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::PostgreSqlDialect {}, sql)
         }
-        Dialect::Sqlite => sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::SQLiteDialect {}, sql),
+        Dialect::Sqlite => {
+            sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::SQLiteDialect {}, sql)
+        }
     };
     parsed.is_ok_and(|statements| {
         !statements.is_empty()
@@ -229,7 +233,9 @@ impl Migrator<'_> {
     pub(super) async fn clean_after_failure(&mut self, step: &PlannedStep, ran: usize) -> bool {
         let cleaned = async {
             match &step.step {
-                Step::CreateIndex(op) if op.concurrently && self.db.dialect() == Dialect::Postgres => {
+                Step::CreateIndex(op)
+                    if op.concurrently && self.db.dialect() == Dialect::Postgres =>
+                {
                     let name = op.index_name();
                     if self.index_validity(&name).await? == Some(false) {
                         self.drop_index_concurrently(&name).await?;
@@ -317,5 +323,30 @@ fn mismatch(before: &Part, after: &Part, live: &Part) -> String {
         "its tables match one state and its enums the other".into()
     } else {
         names.join("; ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_statements_that_change_rows_commit_with_a_transaction_on_mysql() {
+        for sql in [
+            "INSERT INTO t (a) VALUES (1)",
+            "UPDATE t SET a = 2 WHERE a = 1; DELETE FROM t WHERE a > 9",
+            "SELECT 1",
+        ] {
+            assert!(is_dml_only(sql, Dialect::Mysql), "{sql}");
+        }
+        for sql in [
+            "ALTER TABLE t ADD COLUMN b INT",
+            "INSERT INTO t (a) VALUES (1); CREATE INDEX ix ON t (a)",
+            "TRUNCATE t",
+            "not sql at all",
+            "",
+        ] {
+            assert!(!is_dml_only(sql, Dialect::Mysql), "{sql}");
+        }
     }
 }

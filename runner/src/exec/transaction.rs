@@ -171,17 +171,22 @@ impl Migrator<'_> {
         outcome
     }
 
-    /// Opens the connection again if it is gone (a transform's statement that would not stop
-    /// made the sandbox close it, the server restarted, the session was killed), so that the
-    /// failure can still be recorded, and takes the migration lock again, which the old
-    /// session held: false if either fails (another runner may have the lock by now), and then
-    /// nothing should be written.
-    pub(super) async fn reconnect_if_lost(&mut self, error: &ActionError) -> bool {
-        let lost = self.db.is_abandoned()
-            || matches!(error, ActionError::Db(e) if e.is_connection_lost());
-        if !lost {
-            return true;
-        }
+    /// True if the connection is gone (a transform's statement that would not stop made the
+    /// sandbox close it, the server restarted, the session was killed): from the error, or,
+    /// since a transform reports the database's errors in its own words, from a ping.
+    pub(super) async fn connection_lost(&mut self, error: &ActionError) -> bool {
+        self.db.is_abandoned()
+            || matches!(error, ActionError::Db(e) if e.is_connection_lost())
+            || !self
+                .db
+                .answers_within(std::time::Duration::from_secs(2))
+                .await
+    }
+
+    /// Opens the connection again after [`Self::connection_lost`], so that the failure can be
+    /// recorded, and takes the migration lock again, which the old session held: false if
+    /// either fails (another runner may have the lock by now), and then nothing is written.
+    pub(super) async fn reconnect_and_lock(&mut self) -> bool {
         if let Err(e) = self.db.reconnect().await {
             tracing::warn!("could not reconnect to record the failure: {e}");
             return false;
@@ -189,10 +194,25 @@ impl Migrator<'_> {
         match crate::db::lock::acquire(self.db, std::time::Duration::from_secs(2)).await {
             Ok(()) => true,
             Err(e) => {
-                tracing::warn!("could not take the migration lock again to record the failure: {e}");
+                tracing::warn!(
+                    "could not take the migration lock again to record the failure: {e}"
+                );
                 false
             }
         }
+    }
+
+    /// Checks the connection after `error`; if it is gone, says so in the error and opens a
+    /// new one. Returns the error to report and whether the connection can record it.
+    pub(super) async fn after_failure(&mut self, error: ActionError) -> (ActionError, bool) {
+        if !self.connection_lost(&error).await {
+            return (error, true);
+        }
+        let error = ActionError::Message(format!(
+            "the connection to the database was lost (the server ended the session or restarted, or the network dropped): {error}"
+        ));
+        let connected = self.reconnect_and_lock().await;
+        (error, connected)
     }
 
     /// A revision in one transaction with its version rows and history row.
@@ -246,11 +266,15 @@ impl Migrator<'_> {
             Err(Stop::Other(error)) => return Err(error),
             Err(Stop::Step(step, error)) => (step, error),
         };
-        if self.retry_after_lock_wait(step, &error, self.lock_attempt).await {
+        if self
+            .retry_after_lock_wait(step, &error, self.lock_attempt)
+            .await
+        {
             self.lock_attempt += 1;
             return Ok(Outcome::Retry);
         }
         let error = self.explain_lock_wait(step, error).await;
+        let (error, connected) = self.after_failure(error).await;
         let failure = self.failure(
             revision,
             plan.direction,
@@ -260,7 +284,7 @@ impl Migrator<'_> {
             Left::RolledBack,
         );
         // Outside the rolled-back transaction, so the failure stays on record.
-        if !self.reconnect_if_lost(&error).await {
+        if !connected {
             return Err(failure);
         }
         let message = format!("step {} rolled back: {failure}", step.number);
@@ -329,16 +353,16 @@ impl Migrator<'_> {
                 }
                 Err(error) => error,
             };
-            let connected = self.reconnect_if_lost(&error).await;
+            let (error, connected) = self.after_failure(error).await;
             let restored = connected
                 && commit == Commit::AsItRuns
                 && self.clean_after_failure(step, ran).await;
-            let left = if commit == Commit::WithRecord || restored || (ran == 0 && !step.is_opaque())
-            {
-                Left::Nothing
-            } else {
-                Left::Unknown
-            };
+            let left =
+                if commit == Commit::WithRecord || restored || (ran == 0 && !step.is_opaque()) {
+                    Left::Nothing
+                } else {
+                    Left::Unknown
+                };
             let failure = self.failure(revision, plan.direction, step, total, &error, left);
             if connected {
                 let status = if left == Left::Nothing {
@@ -416,7 +440,8 @@ impl Migrator<'_> {
     ) -> (Commit, usize, Result<(), ActionError>) {
         let mut attempt = 1;
         loop {
-            let (commit, ran, result) = self.commit_step_once(plan, step, history_id, started).await;
+            let (commit, ran, result) =
+                self.commit_step_once(plan, step, history_id, started).await;
             let Err(error) = result else {
                 return (commit, ran, Ok(()));
             };
@@ -467,7 +492,8 @@ impl Migrator<'_> {
             };
             // A statement PostgreSQL will not run in a transaction block (25001, a
             // `CONCURRENTLY` in a `sql` step): the transaction is rolled back; run it outside.
-            let outside = matches!(&error, ActionError::Db(e) if e.code().as_deref() == Some("25001"));
+            let outside =
+                matches!(&error, ActionError::Db(e) if e.code().as_deref() == Some("25001"));
             if !outside {
                 return (commit, 0, Err(error));
             }

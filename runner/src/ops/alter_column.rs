@@ -258,8 +258,7 @@ mod tests {
             -- mysql
             ALTER TABLE `deals` ADD COLUMN `_runner_new_amount` BIGINT AFTER `amount`;
             UPDATE `deals` SET `_runner_new_amount` = (CAST(amount * 100 AS BIGINT));
-            ALTER TABLE `deals` DROP COLUMN `amount`;
-            ALTER TABLE `deals` CHANGE COLUMN `_runner_new_amount` `amount` BIGINT;
+            ALTER TABLE `deals` DROP COLUMN `amount`, CHANGE COLUMN `_runner_new_amount` `amount` BIGINT;
         "#]]
         .assert_eq(&golden(&before, &alter));
         let err = alter.operation().reverse(&before).unwrap_err().to_string();
@@ -374,8 +373,7 @@ mod tests {
         expect![[r#"
             ALTER TABLE `deals` ADD COLUMN `_runner_new_amount_in_the_smallest_unit_of_the_currenc_53d17bdb` INT AFTER `amount_in_the_smallest_unit_of_the_currency_that_the_deal_uses`;
             UPDATE `deals` SET `_runner_new_amount_in_the_smallest_unit_of_the_currenc_53d17bdb` = (amount_in_the_smallest_unit_of_the_currency_that_the_deal_uses * 2);
-            ALTER TABLE `deals` DROP COLUMN `amount_in_the_smallest_unit_of_the_currency_that_the_deal_uses`;
-            ALTER TABLE `deals` CHANGE COLUMN `_runner_new_amount_in_the_smallest_unit_of_the_currenc_53d17bdb` `amount_in_the_smallest_unit_of_the_currency_that_the_deal_uses` INT;
+            ALTER TABLE `deals` DROP COLUMN `amount_in_the_smallest_unit_of_the_currency_that_the_deal_uses`, CHANGE COLUMN `_runner_new_amount_in_the_smallest_unit_of_the_currenc_53d17bdb` `amount_in_the_smallest_unit_of_the_currency_that_the_deal_uses` INT;
         "#]]
         .assert_eq(&sql[sql.find("ALTER TABLE `deals`").unwrap()..]);
     }

@@ -201,13 +201,13 @@ impl Operation for CreateTable {
 
     fn render(&self, cx: &RenderCx<'_>) -> Result<Vec<Action>, RenderError> {
         let table = cx.after.table(&self.table)?;
-        let create = cx.dialect.create_table_named(table, &table.name, cx.after)?;
+        let create = cx
+            .dialect
+            .create_table_named(table, &table.name, cx.after)?;
         if cx.dialect.dialect() == Dialect::Mysql {
             // One statement, so that a run that dies half way leaves no table without its
             // indexes (MySQL commits each DDL statement, and takes index definitions inline).
-            return Ok(vec![Action::Sql(mysql_inline_indexes(
-                create, table, cx,
-            )?)]);
+            return Ok(vec![Action::Sql(mysql_inline_indexes(create, table, cx)?)]);
         }
         let mut actions = vec![Action::Sql(create)];
         for index in &table.indexes {
@@ -249,7 +249,10 @@ fn mysql_inline_indexes(
     }
     let Some(end) = create.rfind("\n)") else {
         return Err(RenderError::unsupported(
-            format!("table '{}' (its CREATE TABLE has no closing parenthesis)", table.name),
+            format!(
+                "table '{}' (its CREATE TABLE has no closing parenthesis)",
+                table.name
+            ),
             Dialect::Mysql,
             "report this as a bug",
         ));
@@ -374,6 +377,35 @@ mod tests {
             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
         "#]]
         .assert_eq(&golden(&before, &create));
+        assert_round_trip(&before, &create);
+    }
+
+    #[test]
+    fn mysql_declares_the_indexes_inside_its_one_create_table() {
+        let before = crm();
+        let create = step(
+            r#"create_table:
+    table: notes
+    columns:
+      - {name: id, type: integer, primary_key: true}
+      - {name: contact_id, type: integer}
+      - {name: slug, type: string(40)}
+    indexes:
+      - {columns: [contact_id]}
+      - {columns: [slug], unique: true}"#,
+        );
+        let sql = golden(&before, &create);
+        expect![[r#"
+            CREATE TABLE `notes` (
+                `id` INT NOT NULL,
+                `contact_id` INT,
+                `slug` VARCHAR(40),
+                CONSTRAINT `pk_notes` PRIMARY KEY (`id`),
+                INDEX `ix_notes_contact_id` (`contact_id`),
+                UNIQUE INDEX `uqix_notes_slug` (`slug`)
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+        "#]]
+        .assert_eq(&sql[sql.find("-- mysql\n").unwrap() + 9..]);
         assert_round_trip(&before, &create);
     }
 

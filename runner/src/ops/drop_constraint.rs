@@ -130,7 +130,7 @@ mod tests {
         let fk = step("drop_constraint: {table: deals, name: fk_deals_contact_id_contacts}");
         assert!(
             golden(&before, &fk)
-                .contains("ALTER TABLE `deals` DROP FOREIGN KEY `fk_deals_contact_id_contacts`;")
+                .contains("'ALTER TABLE `deals` DROP FOREIGN KEY `fk_deals_contact_id_contacts`'")
         );
         assert_round_trip(&before, &fk);
     }

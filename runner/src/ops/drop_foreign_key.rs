@@ -78,8 +78,7 @@ mod tests {
             -- postgres
             ALTER TABLE "deals" DROP CONSTRAINT "fk_deals_contact_id_contacts";
             -- mysql
-            ALTER TABLE `deals` DROP FOREIGN KEY `fk_deals_contact_id_contacts`;
-            SET @runner_sql = (SELECT IF(COUNT(*) > 0, 'ALTER TABLE `deals` DROP INDEX `fk_deals_contact_id_contacts`', 'DO 0') FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = 'deals' AND index_name = 'fk_deals_contact_id_contacts');
+            SET @runner_sql = (SELECT IF(COUNT(*) > 0, 'ALTER TABLE `deals` DROP FOREIGN KEY `fk_deals_contact_id_contacts`, DROP INDEX `fk_deals_contact_id_contacts`', 'ALTER TABLE `deals` DROP FOREIGN KEY `fk_deals_contact_id_contacts`') FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = 'deals' AND index_name = 'fk_deals_contact_id_contacts');
             PREPARE runner_stmt FROM @runner_sql;
             EXECUTE runner_stmt;
             DEALLOCATE PREPARE runner_stmt;
