@@ -21,7 +21,7 @@ use runner::dialect::Dialect;
 use runner::model::compare::comparable;
 use runner::plan;
 use runner::version_table::{self, Direction};
-use runner_integration_tests::{Project, TestDb, dump, seeded_demo};
+use runner_integration_tests::{Project, SEEDED_AT, TestDb, dump, seeded_demo};
 
 /// How the demo's revisions run in a variant of the test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,11 +90,11 @@ async fn heads(db: &mut Db) -> Vec<String> {
     version_table::heads(db).await.expect("heads")
 }
 
-/// What a clean run leaves after each revision of the upgrade from `SEEDED_AT`: dumps by the
-/// version table's rows, and the points the run passes, with how often.
+/// What a clean run leaves after each of its revisions: dumps by the version table's rows, and
+/// the points the run passes, with how often.
 struct Reference {
     dumps: BTreeMap<Vec<String>, String>,
-    /// The dump at the end of the upgrade.
+    /// The dump at the end of the run.
     last: String,
     points: Vec<(String, usize)>,
 }
@@ -120,32 +120,47 @@ fn assert_same(actual: &str, expected: &str, what: &str) {
     );
 }
 
-async fn reference(dialect: Dialect, project: &Project) -> Reference {
-    let repo = project.repository();
-    let test_db = seeded(dialect, project).await;
-    let url = test_db.url_arg();
-    let mut db = test_db.connect().await;
-    let mut dumps = BTreeMap::new();
-    dumps.insert(heads(&mut db).await, dump(&mut db).await);
-    let applied = repo
-        .graph
-        .applied_from_rows(&heads(&mut db).await)
-        .expect("applied");
-    let path = repo
-        .graph
-        .upgrade_path(&applied, &repo.graph.heads())
-        .expect("path");
-    let mut last = String::new();
-    for id in &path {
-        run_ok(project, &url, &["upgrade", id]);
-        last = dump(&mut db).await;
-        dumps.insert(heads(&mut db).await, last.clone());
+/// The command a test kills: the upgrade from the seeded revision to the heads, or the
+/// downgrade from the heads back to it.
+fn command(direction: Direction) -> Vec<&'static str> {
+    match direction {
+        Direction::Up => vec!["upgrade"],
+        Direction::Down => vec!["downgrade", SEEDED_AT],
     }
-    // The points of the same run, traced on a second seeded database.
-    let traced = seeded(dialect, project).await;
+}
+
+/// A database where `direction`'s run starts: seeded, and for a downgrade upgraded to the heads.
+async fn start(dialect: Dialect, project: &Project, direction: Direction) -> TestDb {
+    let test_db = seeded(dialect, project).await;
+    if direction == Direction::Down {
+        run_ok(project, &test_db.url_arg(), &["upgrade"]);
+    }
+    test_db
+}
+
+/// Where every case starts: made once, copied for each.
+struct Start(TestDb);
+
+impl Start {
+    async fn new(dialect: Dialect, project: &Project, direction: Direction) -> Self {
+        Self(start(dialect, project, direction).await)
+    }
+
+    async fn fresh(&self) -> TestDb {
+        self.0.copy().await
+    }
+}
+
+async fn reference(project: &Project, direction: Direction, start: &Start) -> Reference {
+    let dialect = start.0.dialect;
+    // The points of a clean run, traced.
+    let traced = start.fresh().await;
+    let mut traced_db = traced.connect().await;
+    let mut dumps = BTreeMap::new();
+    dumps.insert(heads(&mut traced_db).await, dump(&mut traced_db).await);
     let trace = tempfile::NamedTempFile::new().expect("trace file");
     let out = runner(project, &traced.url_arg())
-        .arg("upgrade")
+        .args(command(direction))
         .env("RUNNER_CRASH_TRACE", trace.path())
         .output()
         .expect("runner");
@@ -154,6 +169,8 @@ async fn reference(dialect: Dialect, project: &Project) -> Reference {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let last = dump(&mut traced_db).await;
+    dumps.insert(heads(&mut traced_db).await, last.clone());
     let mut counts: Vec<(String, usize)> = Vec::new();
     for name in std::fs::read_to_string(trace.path())
         .expect("trace")
@@ -164,12 +181,26 @@ async fn reference(dialect: Dialect, project: &Project) -> Reference {
             None => counts.push((name.to_string(), 1)),
         }
     }
-    let mut traced_db = traced.connect().await;
-    assert_same(
-        &dump(&mut traced_db).await,
-        &last,
-        &format!("{dialect}: a traced run ends where a clean one does"),
-    );
+    // What a clean run leaves after each revision: the same run, stopped right after the
+    // revision's commit.
+    let revisions = counts
+        .iter()
+        .find(|(name, _)| name == runner::crash::points::REVISION_DONE)
+        .map_or(0, |(_, n)| *n);
+    for k in 1..revisions {
+        let test_db = start.fresh().await;
+        let died = runner(project, &test_db.url_arg())
+            .args(command(direction))
+            .env(
+                "RUNNER_CRASH_AT",
+                format!("{}:{k}", runner::crash::points::REVISION_DONE),
+            )
+            .output()
+            .expect("runner");
+        assert_eq!(died.status.signal(), Some(9), "{dialect}: revision {k}");
+        let mut db = test_db.connect().await;
+        dumps.insert(heads(&mut db).await, dump(&mut db).await);
+    }
     Reference {
         dumps,
         last,
@@ -206,10 +237,17 @@ async fn check_half_applied(project: &Project, db: &mut Db, case: &str) -> Optio
         .applied_from_rows(&heads(db).await)
         .expect("applied");
     let current = repo.schema_of(&applied).expect("schema");
+    let direction = if entry.direction == "down" {
+        Direction::Down
+    } else {
+        Direction::Up
+    };
+    let mut without = applied.clone();
+    without.remove(&revision.id);
+    let without = repo.schema_of(&without).expect("schema");
     let index = usize::try_from(entry.steps_applied).expect("steps");
     let (before, after) =
-        plan::schemas_around_step(revision, Direction::Up, &current, &current, index)
-            .expect("schemas");
+        plan::schemas_around_step(revision, direction, &current, &without, index).expect("schemas");
     let dialect = db.dialect();
     let mut live = introspect(db).await.expect("introspect");
     // A staging column of a MySQL `alter_column ... using` that died half way.
@@ -233,12 +271,17 @@ async fn check_half_applied(project: &Project, db: &mut Db, case: &str) -> Optio
     Some((entry.revision.clone(), entry.steps_applied))
 }
 
-async fn crash_everywhere(dialect: Dialect, variant: Variant) {
+async fn crash_everywhere(dialect: Dialect, variant: Variant, direction: Direction) {
     if TestDb::new(dialect).await.is_none() {
         return;
     }
     let project = project(variant);
-    let reference = reference(dialect, &project).await;
+    let start = Start::new(dialect, &project, direction).await;
+    let reference = reference(&project, direction, &start).await;
+    let (verb, resume) = match direction {
+        Direction::Up => ("upgrade", "runner upgrade --resume"),
+        Direction::Down => ("downgrade", "runner downgrade --resume"),
+    };
     let last = reference.last.clone();
     let step_by_step = variant == Variant::StepByStep || dialect == Dialect::Mysql;
     let cases = cases(&reference, dialect);
@@ -248,17 +291,17 @@ async fn crash_everywhere(dialect: Dialect, variant: Variant) {
         cases.len()
     );
     eprintln!(
-        "{dialect} {variant:?}: {} crash cases over {:?}",
+        "{dialect} {variant:?} {verb}: {} crash cases over {:?}",
         cases.len(),
         reference.points
     );
     let mut half_seen = HashSet::new();
     for (point, nth) in cases {
         let case = format!("{point}:{nth}");
-        let test_db = seeded(dialect, &project).await;
+        let test_db = start.fresh().await;
         let url = test_db.url_arg();
         let died = runner(&project, &url)
-            .arg("upgrade")
+            .args(command(direction))
             .env("RUNNER_CRASH_AT", &case)
             .output()
             .expect("runner");
@@ -282,7 +325,7 @@ async fn crash_everywhere(dialect: Dialect, variant: Variant) {
                     assert_eq!(current.status.code(), Some(1), "{dialect} {case}: {text}");
                     assert!(
                         text.contains(&format!("blocked: revision {revision} is half applied"))
-                            && text.contains("runner upgrade --resume"),
+                            && text.contains(resume),
                         "{dialect} {case}: {text}"
                     );
                 }
@@ -303,7 +346,7 @@ async fn crash_everywhere(dialect: Dialect, variant: Variant) {
         }
         // Recover as the messages say.
         let again = runner(&project, &url)
-            .arg("upgrade")
+            .args(command(direction))
             .output()
             .expect("runner");
         if !again.status.success() {
@@ -313,10 +356,13 @@ async fn crash_everywhere(dialect: Dialect, variant: Variant) {
                 "{dialect} {case}: {stderr}"
             );
             assert!(
-                stderr.contains("runner upgrade --resume"),
+                stderr.contains(resume),
                 "{dialect} {case}: the refusal does not say what to do: {stderr}"
             );
-            run_ok(&project, &url, &["upgrade", "--resume"]);
+            run_ok(&project, &url, &[verb, "--resume"]);
+            // `downgrade --resume` alone finishes the half-done revision; the rest of the way
+            // is the command again.
+            run_ok(&project, &url, &command(direction));
         }
         assert_same(
             &dump(&mut db).await,
@@ -335,25 +381,40 @@ async fn crash_everywhere(dialect: Dialect, variant: Variant) {
 
 #[tokio::test]
 async fn sqlite_survives_a_crash_at_every_point() {
-    crash_everywhere(Dialect::Sqlite, Variant::AsWritten).await;
+    crash_everywhere(Dialect::Sqlite, Variant::AsWritten, Direction::Up).await;
 }
 
 #[tokio::test]
 async fn sqlite_step_by_step_survives_a_crash_at_every_point() {
-    crash_everywhere(Dialect::Sqlite, Variant::StepByStep).await;
+    crash_everywhere(Dialect::Sqlite, Variant::StepByStep, Direction::Up).await;
+}
+
+#[tokio::test]
+async fn sqlite_downgrade_survives_a_crash_at_every_point() {
+    crash_everywhere(Dialect::Sqlite, Variant::AsWritten, Direction::Down).await;
 }
 
 #[tokio::test]
 async fn postgres_survives_a_crash_at_every_point() {
-    crash_everywhere(Dialect::Postgres, Variant::AsWritten).await;
+    crash_everywhere(Dialect::Postgres, Variant::AsWritten, Direction::Up).await;
 }
 
 #[tokio::test]
 async fn postgres_step_by_step_survives_a_crash_at_every_point() {
-    crash_everywhere(Dialect::Postgres, Variant::StepByStep).await;
+    crash_everywhere(Dialect::Postgres, Variant::StepByStep, Direction::Up).await;
+}
+
+#[tokio::test]
+async fn postgres_step_by_step_downgrade_survives_a_crash_at_every_point() {
+    crash_everywhere(Dialect::Postgres, Variant::StepByStep, Direction::Down).await;
 }
 
 #[tokio::test]
 async fn mysql_survives_a_crash_at_every_point() {
-    crash_everywhere(Dialect::Mysql, Variant::AsWritten).await;
+    crash_everywhere(Dialect::Mysql, Variant::AsWritten, Direction::Up).await;
+}
+
+#[tokio::test]
+async fn mysql_downgrade_survives_a_crash_at_every_point() {
+    crash_everywhere(Dialect::Mysql, Variant::AsWritten, Direction::Down).await;
 }
