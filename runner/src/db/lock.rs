@@ -36,7 +36,9 @@ pub async fn acquire(db: &mut Db, timeout: Duration) -> Result<(), DbError> {
     let started = Instant::now();
     match db.dialect() {
         Dialect::Sqlite => {
-            let Some(path) = sqlite_lock_path(db) else {
+            // Held already (taken again after a reconnect): a second `flock` on another
+            // descriptor of the same file would wait for this very process.
+            let Some(path) = sqlite_lock_path(db).filter(|_| db.run_lock.is_none()) else {
                 return Ok(());
             };
             let file = std::fs::OpenOptions::new()
