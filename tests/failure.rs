@@ -105,6 +105,16 @@ async fn a_failing_third_step_leaves_the_previous_revision_or_a_precise_record()
                 .stdout(predicate::str::contains(
                     "blocked: revision bbbb00000002 is half applied",
                 ));
+            // Starting it over would fail on steps 1 and 2: repair refuses while they are in.
+            project
+                .runner(Some(&url))
+                .arg("repair")
+                .assert()
+                .code(1)
+                .stderr(predicate::str::contains(
+                    "not repairing revision bbbb00000002: steps 1 to 2 of its half-applied run are still in the database",
+                ))
+                .stderr(predicate::str::contains("runner upgrade --resume"));
             // The failed step fixed, the run goes on from it: steps 1 and 2 do not run again.
             let fixed = FAILING.replace("VALUES (1, 'duplicate')", "VALUES (3, 'washer')");
             project.write("bbbb00000002_prices.yaml", &fixed);
@@ -419,5 +429,65 @@ upgrade:
             .map(|c| if c.is_ascii_digit() { '9' } else { c })
             .collect();
         assert_eq!(shape, "9999-99-99T99:99:99.999999Z", "{dialect}: {started}");
+    }
+}
+
+const STEP_BY_STEP: &str = "revision: bbbb00000002
+parents: [aaaa00000001]
+message: prices, step by step
+transactional: false
+upgrade:
+  - add_column: {table: items, column: {name: price, type: integer}}
+  - sql: {up: \"INSERT INTO items (id, name) VALUES (1, 'duplicate')\", down: \"\"}
+";
+
+/// The other way out of a half-applied run: undo its steps by hand, `repair`, and the next
+/// upgrade starts the revision over. `repair` refuses while the steps are still in.
+#[tokio::test]
+async fn repair_starts_a_half_applied_revision_over_once_its_steps_are_undone() {
+    for test_db in TestDb::all().await {
+        let dialect = test_db.dialect;
+        let project = Project::new();
+        project.write("aaaa00000001_items.yaml", ITEMS);
+        project.write("bbbb00000002_prices.yaml", STEP_BY_STEP);
+        let url = test_db.url_arg();
+        project.runner(Some(&url)).arg("upgrade").assert().code(1);
+        let mut db = test_db.connect().await;
+        let history = runner_integration_tests::history(&mut db).await;
+        project
+            .runner(Some(&url))
+            .arg("repair")
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(
+                "steps 1 to 1 of its half-applied run are still in the database (the schema is as step 1 left it)",
+            ));
+        assert_eq!(
+            runner_integration_tests::history(&mut db).await.rows,
+            history.rows,
+            "{dialect}: a refused repair wrote nothing"
+        );
+        db.execute_script("ALTER TABLE items DROP COLUMN price")
+            .await
+            .expect("undo step 1 by hand");
+        project
+            .runner(Some(&url))
+            .arg("repair")
+            .assert()
+            .success()
+            .stdout(predicate::str::contains(
+                "cleared the failure of bbbb00000002 (stopped after step 1 of 2)",
+            ));
+        project.runner(Some(&url)).arg("current").assert().success();
+        project.write(
+            "bbbb00000002_prices.yaml",
+            &STEP_BY_STEP.replace("VALUES (1, 'duplicate')", "VALUES (3, 'washer')"),
+        );
+        project.runner(Some(&url)).arg("upgrade").assert().success();
+        assert_eq!(
+            count(&mut db, "SELECT count(*) FROM items").await,
+            3,
+            "{dialect}"
+        );
     }
 }

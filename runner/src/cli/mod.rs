@@ -440,6 +440,7 @@ pub fn exit_code(error: &anyhow::Error) -> i32 {
                 ExecError::ResumeOtherWay(_) => 2,
                 ExecError::HalfApplied(_)
                 | ExecError::CannotResume { .. }
+                | ExecError::RepairOverSteps { .. }
                 | ExecError::Introspect(_)
                 | ExecError::StepFailed(_)
                 | ExecError::ConcurrentChange(_) => 1,

@@ -23,6 +23,9 @@ pub struct StampArgs {
 /// half-applied runs (as Flyway's repair)
 #[derive(Debug, clap::Args)]
 pub struct RepairArgs {
+    /// Clear a half-applied run even though the live schema shows its steps are still in
+    #[arg(long)]
+    pub(super) force: bool,
     #[command(flatten)]
     pub(super) flags: RunFlags,
 }
@@ -58,7 +61,7 @@ pub async fn repair(cx: &Context, args: &RepairArgs) -> anyhow::Result<i32> {
     } = args.flags.open(cx, false).await?;
     let done = Migrator::new(&repo, &mut db, options, &mut Silent)
         .with_modules(modules)
-        .repair()
+        .repair(args.force)
         .await?;
     cx.report(
         &json!({ "database": db.url.to_string(), "repaired": done }),

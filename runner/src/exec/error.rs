@@ -66,6 +66,17 @@ pub enum ExecError {
         describe: String,
         reason: String,
     },
+    #[error(
+        "not repairing revision {revision}: steps 1 to {steps_in} of its half-applied run are still in the database ({evidence}), \
+         and starting it over would fail on them. `runner {verb} --resume` finishes the revision; to start it over, \
+         undo those steps by hand first; `runner repair --force` clears the failure anyway"
+    )]
+    RepairOverSteps {
+        revision: String,
+        steps_in: usize,
+        evidence: String,
+        verb: &'static str,
+    },
     #[error("cannot read the live schema: {0}")]
     Introspect(#[from] IntrospectError),
     #[error("{0}")]

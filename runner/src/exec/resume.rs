@@ -128,6 +128,39 @@ impl Migrator<'_> {
         )))
     }
 
+    /// For `repair` of a half-applied run that recorded `steps_in` steps: what shows, in the
+    /// live schema, that those steps are still in (on the tables and enums they change), or
+    /// `None` if the schema is back where the revision started (or the steps change no schema
+    /// runner can see, so it cannot tell).
+    pub(super) async fn steps_still_in(
+        &mut self,
+        revision: &Revision,
+        direction: Direction,
+        steps_in: usize,
+    ) -> Result<Option<String>, ExecError> {
+        if steps_in == 0 {
+            return Ok(None);
+        }
+        let (start, _) = self.schemas_around(revision, direction, 0).await?;
+        let (now, _) = self.schemas_around(revision, direction, steps_in).await?;
+        let live = introspect(self.db).await?;
+        let dialect = self.db.dialect();
+        let (start, now, live) = (
+            comparable(&start, dialect),
+            comparable(&now, dialect),
+            comparable(&live, dialect),
+        );
+        let (s, n, l) = changed_part(&start, &now, &live);
+        if s == n || l == s {
+            return Ok(None);
+        }
+        Ok(Some(if l == n {
+            format!("the schema is as step {steps_in} left it")
+        } else {
+            mismatch(&s, &s, &l)
+        }))
+    }
+
     /// The schemas just before and after step `index` of `revision`, from the revisions the
     /// version table says are applied.
     async fn schemas_around(

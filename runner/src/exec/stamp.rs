@@ -5,7 +5,7 @@ use chrono::Utc;
 use super::{ExecError, Migrator};
 use crate::db::lock;
 use crate::revision::target::{self, Target};
-use crate::version_table::{self, NewEntry, Status};
+use crate::version_table::{self, Direction, NewEntry, Status};
 
 impl Migrator<'_> {
     /// Sets the version table to `target` without running anything (as Alembic's stamp).
@@ -74,23 +74,26 @@ impl Migrator<'_> {
     }
 
     /// Re-records the checksums of applied revisions whose files changed, and clears the
-    /// failures a non-transactional run left behind (as Flyway's repair): returns what it did.
-    pub async fn repair(&mut self) -> Result<Vec<String>, ExecError> {
+    /// failures a step-by-step run left behind (as Flyway's repair), so that the next run
+    /// starts the revision over: returns what it did. A half-applied run whose steps the live
+    /// schema shows are still in is refused unless `force`: starting it over would fail on
+    /// them (`upgrade --resume` is the way to finish it).
+    pub async fn repair(&mut self, force: bool) -> Result<Vec<String>, ExecError> {
         lock::acquire(self.db, self.options.lock_timeout).await?;
-        let result = self.repair_locked().await;
+        let result = self.repair_locked(force).await;
         let released = lock::release(self.db).await;
         let done = result?;
         released?;
         Ok(done)
     }
 
-    async fn repair_locked(&mut self) -> Result<Vec<String>, ExecError> {
+    async fn repair_locked(&mut self, force: bool) -> Result<Vec<String>, ExecError> {
         self.prepare_tables().await?;
-        self.atomically(async |this: &mut Self| this.repair_in_transaction().await)
+        self.atomically(async |this: &mut Self| this.repair_in_transaction(force).await)
             .await
     }
 
-    async fn repair_in_transaction(&mut self) -> Result<Vec<String>, ExecError> {
+    async fn repair_in_transaction(&mut self, force: bool) -> Result<Vec<String>, ExecError> {
         let (_, applied) = self.applied().await?;
         let history = version_table::history(self.db, None).await?;
         let recorded = version_table::recorded_checksums(&history);
@@ -104,6 +107,25 @@ impl Migrator<'_> {
             let failed = half_done.iter().find(|e| e.revision == revision.id);
             if !changed && failed.is_none() {
                 continue;
+            }
+            if let Some(entry) = failed.filter(|_| !force) {
+                let direction = if entry.direction == Direction::Down.as_str() {
+                    Direction::Down
+                } else {
+                    Direction::Up
+                };
+                let steps_in = usize::try_from(entry.steps_applied).unwrap_or(0);
+                if let Some(evidence) = self.steps_still_in(revision, direction, steps_in).await? {
+                    return Err(ExecError::RepairOverSteps {
+                        revision: revision.id.clone(),
+                        steps_in,
+                        evidence,
+                        verb: match direction {
+                            Direction::Up => "upgrade",
+                            Direction::Down => "downgrade",
+                        },
+                    });
+                }
             }
             let note = match failed {
                 Some(entry) => format!(
