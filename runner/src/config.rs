@@ -353,6 +353,25 @@ mod tests {
             err.contains("runner.toml:2:1: unknown field `migratons`"),
             "{err}"
         );
+        // The table-lock wait: read, defaulted, and refused with its place when it is no duration.
+        std::fs::write(&path, "ddl_lock_timeout = \"2s\"\n").unwrap();
+        let config = Config::load(&Overrides {
+            config: Some(path.clone()),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert_eq!(config.ddl_lock_timeout, Duration::from_secs(2));
+        std::fs::write(&path, "\nddl_lock_timeout = \"a while\"\n").unwrap();
+        let err = Config::load(&Overrides {
+            config: Some(path.clone()),
+            ..Overrides::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("runner.toml:2:20: 'a while' is not a duration"),
+            "{err}"
+        );
         // The value's own place, even when another key starts with the same word.
         std::fs::write(
             &path,

@@ -20,6 +20,7 @@ const CONFIG: &str = r#"# runner configuration. Flags and DATABASE_URL win over 
 database_url = "sqlite://app.db"
 migrations = "migrations"        # versions/, transforms/, transforms.lock inside
 schema = "schema.yaml"           # the schema you want (read by autogenerate, not built yet)
+ddl_lock_timeout = "10s"         # how long a statement waits behind another session's lock
 
 [sandbox]                        # defaults for every transform step
 timeout = "5m"
