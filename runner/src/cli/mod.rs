@@ -5,6 +5,7 @@
 mod build;
 mod createdb;
 mod current;
+mod diff;
 mod heads;
 mod history;
 mod init;
@@ -94,6 +95,7 @@ enum ProjectCommand {
     Downgrade(upgrade::DowngradeArgs),
     Current(current::Args),
     Status(current::StatusArgs),
+    Diff(diff::Args),
     Heads(heads::HeadsArgs),
     Branches(heads::BranchesArgs),
     History(history::Args),
@@ -399,6 +401,7 @@ async fn run(cx: &Context, command: &ProjectCommand) -> anyhow::Result<i32> {
         ProjectCommand::Downgrade(args) => upgrade::downgrade(cx, args).await,
         ProjectCommand::Current(args) => current::run(cx, args).await,
         ProjectCommand::Status(args) => current::status(cx, args).await,
+        ProjectCommand::Diff(args) => diff::run(cx, args).await,
         ProjectCommand::Heads(args) => heads::heads(cx, args),
         ProjectCommand::Branches(args) => heads::branches(cx, args),
         ProjectCommand::History(args) => history::run(cx, args).await,

@@ -3,6 +3,7 @@
 //! drives validation, `downgrade: auto`, SQLite table rebuilds and comparisons with live databases.
 
 pub mod compare;
+pub mod drift;
 pub mod expr;
 pub mod literal;
 pub mod types;
