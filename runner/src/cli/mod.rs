@@ -6,6 +6,7 @@ mod build;
 mod createdb;
 mod current;
 mod diff;
+mod failure;
 mod heads;
 mod history;
 mod init;
@@ -211,20 +212,55 @@ pub struct UsageError(pub String);
 
 /// Parses the command line, runs it, prints any error, and returns the exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(error),
+    };
     init_logging(cli.verbose, cli.quiet);
     let secrets = secrets(&cli);
+    let json = cli.format == Format::Json;
     match start(cli) {
         Ok(code) => code,
         Err(error) => {
-            let mut text = format!("error: {error:#}");
+            let mut text = format!("{error:#}");
             for secret in &secrets {
                 text = text.replace(secret.as_str(), "***");
             }
-            eprintln!("{text}");
-            exit_code(&error)
+            eprintln!("error: {text}");
+            let code = exit_code(&error);
+            if json {
+                failure::print(&error, &text, code);
+            }
+            code
         }
     }
+}
+
+/// Arguments clap refused (or `--help`, `--version`): its own output and exit code, and under
+/// `--format json` the failure object too. The format is read from the raw arguments, since
+/// they did not parse.
+fn usage_error(error: clap::Error) -> i32 {
+    let code = error.exit_code();
+    let asked_json = {
+        let args: Vec<String> = std::env::args().collect();
+        args.windows(2)
+            .any(|w| w[0] == "--format" && w[1] == "json")
+            || args.iter().any(|a| a == "--format=json")
+    };
+    let is_failure = error.use_stderr();
+    let text = error.to_string();
+    let message = text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ")
+        .to_string();
+    let _ = error.print();
+    if asked_json && is_failure {
+        let error = anyhow::Error::new(UsageError(message.clone()));
+        failure::print(&error, &message, code);
+    }
+    code
 }
 
 /// Checks the global flags against the command, reads the configuration once, and runs it.

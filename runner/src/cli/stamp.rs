@@ -38,7 +38,7 @@ pub async fn stamp(cx: &Context, args: &StampArgs) -> anyhow::Result<i32> {
         repo,
         modules,
         mut db,
-    } = args.flags.open(cx, true).await?;
+    } = args.flags.open(cx, true, Some((&target, None))).await?;
     let heads = Migrator::new(&repo, &mut db, options, &mut Silent)
         .with_modules(modules)
         .stamp(&target)
@@ -58,7 +58,7 @@ pub async fn repair(cx: &Context, args: &RepairArgs) -> anyhow::Result<i32> {
         repo,
         modules,
         mut db,
-    } = args.flags.open(cx, false).await?;
+    } = args.flags.open(cx, false, None).await?;
     let done = Migrator::new(&repo, &mut db, options, &mut Silent)
         .with_modules(modules)
         .repair(args.force)

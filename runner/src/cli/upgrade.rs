@@ -75,9 +75,16 @@ pub struct Opened {
 }
 
 impl RunFlags {
-    /// Loads the revisions and their modules, then connects (creating a missing SQLite file
-    /// only if `create_sqlite_file`): nothing touches the database before the input is valid.
-    pub async fn open(&self, cx: &Context, create_sqlite_file: bool) -> anyhow::Result<Opened> {
+    /// Loads the revisions and their modules, checks `target` as far as it can be without the
+    /// database (see `target::check`; `Some(up)` is the command's direction, `None` stamp's),
+    /// then connects (creating a missing SQLite file only if `create_sqlite_file`): nothing
+    /// touches the database before the input is valid.
+    pub async fn open(
+        &self,
+        cx: &Context,
+        create_sqlite_file: bool,
+        target: Option<(&Target, Option<bool>)>,
+    ) -> anyhow::Result<Opened> {
         let options = RunOptions {
             lock_timeout: self.lock_timeout,
             allow_changed: self.allow_changed,
@@ -86,6 +93,9 @@ impl RunFlags {
             lock_retries: self.lock_retries,
         };
         let repo = cx.repository()?;
+        if let Some((target, up)) = target {
+            crate::revision::target::check(target, &repo.graph, up)?;
+        }
         let policy = if self.no_build {
             BuildPolicy::Never
         } else {
@@ -129,7 +139,15 @@ async fn run(
         repo,
         modules,
         mut db,
-    } = flags.open(cx, true).await?;
+    } = flags
+        .open(
+            cx,
+            true,
+            target
+                .as_ref()
+                .map(|t| (t, Some(direction == Direction::Up))),
+        )
+        .await?;
     options.resume = resume;
     let mut progress = TerminalProgress::new(cx.verbose, cx.quiet || cx.format == Format::Json);
     let mut migrator = Migrator::new(&repo, &mut db, options, &mut progress).with_modules(modules);

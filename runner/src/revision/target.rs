@@ -260,6 +260,39 @@ fn branch_head(graph: &Graph, label: &str) -> Result<String, TargetError> {
     Ok(heads.pop().unwrap_or(labelled))
 }
 
+/// Checks what can be checked of `target` without the database (the revisions and labels it
+/// names, a single head, the way a relative step goes), so that a command refuses bad input
+/// before it connects and creates anything. `up` is the command's direction (`None`: stamp).
+pub fn check(target: &Target, graph: &Graph, up: Option<bool>) -> Result<(), TargetError> {
+    match target {
+        Target::Heads | Target::Base => {}
+        Target::Head => {
+            only_head(graph)?;
+        }
+        Target::Revision(text) => {
+            graph.resolve(text)?;
+        }
+        Target::BranchHead(label) => {
+            branch_head(graph, label)?;
+        }
+        Target::Relative { from, steps } => {
+            if let Some(text) = from {
+                graph.resolve(text)?;
+            }
+            match up {
+                Some(true) if from.is_none() && *steps < 0 => {
+                    return Err(TargetError::DownInUpgrade(target.to_string()));
+                }
+                Some(false) if from.is_none() && *steps > 0 => {
+                    return Err(TargetError::UpInDowngrade(target.to_string()));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Resolves any target to the revisions the database should be at, whichever way that is
 /// from where it is: what `stamp` records. `heads` is every head of the graph, and `+N`/`-N`
 /// count from the database's current revision.
@@ -378,6 +411,21 @@ mod tests {
             ("c3", &["b2"], &[], &[]),
         ])
         .unwrap()
+    }
+
+    #[test]
+    fn checks_what_needs_no_database() {
+        let g = linear();
+        for ok in ["heads", "head", "base", "c3", "+1", "c3-1"] {
+            assert!(check(&parse(ok), &g, Some(true)).is_ok(), "{ok}");
+        }
+        let err = check(&parse("zz9"), &g, Some(true))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("zz9"), "{err}");
+        assert!(check(&parse("-1"), &g, Some(true)).is_err());
+        assert!(check(&parse("+1"), &g, Some(false)).is_err());
+        assert!(check(&parse("-1"), &g, None).is_ok());
     }
 
     #[test]
