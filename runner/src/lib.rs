@@ -17,3 +17,4 @@ pub mod revision;
 pub mod sandbox;
 pub mod transforms;
 pub mod version_table;
+pub mod vocab;

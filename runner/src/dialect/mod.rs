@@ -156,8 +156,8 @@ impl Action {
             }
             Self::Transform(t) => {
                 let direction = match t.direction {
-                    crate::version_table::Direction::Up => "up",
-                    crate::version_table::Direction::Down => "down",
+                    crate::vocab::Direction::Up => "up",
+                    crate::vocab::Direction::Down => "down",
                 };
                 let list = |tables: &[String]| {
                     if tables.is_empty() {

@@ -14,7 +14,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::version_table::{TEMPORARY_PREFIX, is_runner_table};
+use crate::vocab::{TEMPORARY_PREFIX, is_runner_table};
 
 pub use literal::Literal;
 pub use types::ColumnType;

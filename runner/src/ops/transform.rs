@@ -11,7 +11,7 @@ use super::{Irreversible, Operation, RenderCx, Reversal, Step};
 use crate::config::{parse_duration, parse_size};
 use crate::dialect::{Action, RenderError};
 use crate::model::{Literal, Schema, SchemaError};
-use crate::version_table::{Direction, is_runner_table};
+use crate::vocab::{Direction, is_runner_table};
 
 /// Runs a transform module.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

@@ -27,7 +27,7 @@ use std::time::Duration;
 use wasmtime::Store;
 
 use crate::db::Db;
-use crate::version_table::Direction;
+use crate::vocab::Direction;
 use bindings::Transform;
 use engine::{EngineError, Origin, Sandbox};
 use guard::Grants;

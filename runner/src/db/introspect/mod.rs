@@ -13,7 +13,7 @@ use crate::db::{Db, DbError, Rows, Value};
 use crate::dialect::Dialect;
 use crate::model::compare::canonical_sql_default;
 use crate::model::{ColumnDefault, ColumnType, FkAction, ForeignKey, Literal, Schema, Table};
-pub(crate) use crate::version_table::is_runner_table;
+pub(crate) use crate::vocab::is_runner_table;
 
 /// Why a live schema could not be read into the model.
 #[derive(Debug, thiserror::Error)]

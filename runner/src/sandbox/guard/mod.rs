@@ -21,7 +21,7 @@ use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer, Whitespace};
 
 use crate::dialect::Dialect;
-use crate::version_table::is_runner_table;
+use crate::vocab::is_runner_table;
 
 /// The tables a transform step declares.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
