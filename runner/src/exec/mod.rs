@@ -342,16 +342,7 @@ impl<'a> Migrator<'a> {
             Direction::Up => after.insert(revision.id.clone()),
             Direction::Down => after.remove(&revision.id),
         };
-        let plan = plan::plan_revision_cached(
-            repo,
-            revision,
-            direction,
-            &applied,
-            self.db.dialect(),
-            &mut self.schemas,
-        )?;
-        self.check_transforms(revision, &plan)?;
-        let new_heads = repo.graph.heads_of(&after)?;
+        let (plan, new_heads) = self.plan(revision, direction, &applied, &after)?;
         let ran = self
             .run_step_by_step(revision, &plan, &heads, &new_heads, Some(entry))
             .await?;
@@ -492,16 +483,7 @@ impl<'a> Migrator<'a> {
                     after.remove(id);
                 }
             }
-            let plan = plan::plan_revision_cached(
-                repo,
-                revision,
-                direction,
-                &applied,
-                self.db.dialect(),
-                &mut self.schemas,
-            )?;
-            self.check_transforms(revision, &plan)?;
-            let new_heads = repo.graph.heads_of(&after)?;
+            let (plan, new_heads) = self.plan(revision, direction, &applied, &after)?;
             let transactional =
                 revision.transactional && self.db.dialect().sql().caps().transactional_ddl;
             let outcome = if transactional {
@@ -523,6 +505,28 @@ impl<'a> Migrator<'a> {
                 Outcome::Retry => continue,
             }
         }
+    }
+
+    /// The plan of `revision` in `direction` over `applied`, its transforms checked, and the
+    /// heads the version table holds once it ran (`after` is the applied set then).
+    fn plan(
+        &mut self,
+        revision: &Revision,
+        direction: Direction,
+        applied: &HashSet<String>,
+        after: &HashSet<String>,
+    ) -> Result<(plan::RevisionPlan, Vec<String>), ExecError> {
+        let plan = plan::plan_revision_cached(
+            self.repo,
+            revision,
+            direction,
+            applied,
+            self.db.dialect(),
+            &mut self.schemas,
+        )?;
+        self.check_transforms(revision, &plan)?;
+        let new_heads = self.repo.graph.heads_of(after)?;
+        Ok((plan, new_heads))
     }
 
     /// Every transform a plan runs must be loaded, and have a `down` where it runs backwards:

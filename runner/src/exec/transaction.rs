@@ -454,6 +454,24 @@ impl Migrator<'_> {
         }
     }
 
+    /// Records in history row `history_id` that `step` and the ones before it are in.
+    async fn record_step(
+        &mut self,
+        history_id: i64,
+        step: &PlannedStep,
+        started: &Started,
+    ) -> Result<(), crate::db::DbError> {
+        version_table::update(
+            self.db,
+            history_id,
+            Status::Running,
+            step.number,
+            started.elapsed_ms(),
+            None,
+        )
+        .await
+    }
+
     /// [`Self::commit_step`], once: in one transaction with the record where the step allows it.
     async fn commit_step_once(
         &mut self,
@@ -471,16 +489,8 @@ impl Migrator<'_> {
                     this.run_step(plan, step, true, &mut 0)
                         .await
                         .map_err(|e| Stop::Step(step, e))?;
-                    version_table::update(
-                        this.db,
-                        history_id,
-                        Status::Running,
-                        step.number,
-                        started.elapsed_ms(),
-                        None,
-                    )
-                    .await?;
                     crash::point(points::STEP_END);
+                    this.record_step(history_id, step, started).await?;
                     Ok(Some(()))
                 })
                 .await;
@@ -502,15 +512,7 @@ impl Migrator<'_> {
         let result = async {
             self.run_step(plan, step, false, &mut ran).await?;
             crash::point(points::STEP_END);
-            version_table::update(
-                self.db,
-                history_id,
-                Status::Running,
-                step.number,
-                started.elapsed_ms(),
-                None,
-            )
-            .await?;
+            self.record_step(history_id, step, started).await?;
             Ok(())
         }
         .await;
