@@ -10,6 +10,7 @@ pub mod crash;
 pub mod db;
 pub mod dialect;
 pub mod exec;
+pub mod lint;
 pub mod model;
 pub mod ops;
 pub mod plan;

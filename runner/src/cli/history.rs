@@ -25,7 +25,7 @@ pub struct Args {
 }
 
 /// The revisions in range A:B.
-fn in_range(repo: &Repository, range: Option<&str>) -> anyhow::Result<HashSet<String>> {
+pub(super) fn in_range(repo: &Repository, range: Option<&str>) -> anyhow::Result<HashSet<String>> {
     let all: HashSet<String> = repo.graph.ordered().into_iter().collect();
     let Some(range) = range else {
         return Ok(all);

@@ -10,6 +10,7 @@ mod failure;
 mod heads;
 mod history;
 mod init;
+mod lint;
 mod merge;
 mod output;
 mod revision;
@@ -97,6 +98,7 @@ enum ProjectCommand {
     Current(current::Args),
     Status(current::StatusArgs),
     Diff(diff::Args),
+    Lint(lint::Args),
     Heads(heads::HeadsArgs),
     Branches(heads::BranchesArgs),
     History(history::Args),
@@ -438,6 +440,7 @@ async fn run(cx: &Context, command: &ProjectCommand) -> anyhow::Result<i32> {
         ProjectCommand::Current(args) => current::run(cx, args).await,
         ProjectCommand::Status(args) => current::status(cx, args).await,
         ProjectCommand::Diff(args) => diff::run(cx, args).await,
+        ProjectCommand::Lint(args) => lint::run(cx, args),
         ProjectCommand::Heads(args) => heads::heads(cx, args),
         ProjectCommand::Branches(args) => heads::branches(cx, args),
         ProjectCommand::History(args) => history::run(cx, args).await,

@@ -12,7 +12,8 @@ use serde_saphyr::{MessageFormatter, Spanned};
 use sha2::{Digest, Sha256};
 
 use super::source::{SourceError, SourceLoc};
-use super::{Downgrade, Located, Revision, RevisionFile, RevisionLocs};
+use super::step_entry::StepEntry;
+use super::{Downgrade, LintIgnore, Located, Revision, RevisionFile, RevisionLocs};
 use crate::ops::Step;
 
 /// The longest revision id the version table holds.
@@ -34,7 +35,7 @@ struct RawRevision {
     #[serde(default = "yes")]
     transactional: bool,
     #[serde(default)]
-    upgrade: Vec<Spanned<Step>>,
+    upgrade: Vec<Spanned<StepEntry>>,
     #[serde(default)]
     downgrade: RawDowngrade,
 }
@@ -83,7 +84,7 @@ impl<'de> Visitor<'de> for OneOrMany {
 enum RawDowngrade {
     #[default]
     Auto,
-    Steps(Vec<Spanned<Step>>),
+    Steps(Vec<Spanned<StepEntry>>),
 }
 
 impl<'de> Deserialize<'de> for RawDowngrade {
@@ -255,14 +256,37 @@ pub fn parse(path: &Path, text: &str) -> Result<Revision, SourceError> {
                 .with_timezone(&Utc),
         ),
     };
-    let located = |steps: Vec<Spanned<Step>>| -> Vec<Located<Step>> {
+    let mut lint_ignores = Vec::new();
+    let mut located = |steps: Vec<Spanned<StepEntry>>| -> Vec<Located<Step>> {
         steps
             .into_iter()
-            .map(|s| Located {
-                loc: loc(&s.referenced),
-                value: s.value,
+            .map(|s| {
+                let at = loc(&s.referenced);
+                if !s.value.lint_ignore.is_empty() {
+                    lint_ignores.push(LintIgnore {
+                        step: at.clone(),
+                        codes: s
+                            .value
+                            .lint_ignore
+                            .iter()
+                            .map(|code| Located {
+                                value: code.value.clone(),
+                                loc: loc(&code.referenced),
+                            })
+                            .collect(),
+                    });
+                }
+                Located {
+                    loc: at,
+                    value: s.value.step,
+                }
             })
             .collect()
+    };
+    let upgrade = located(raw.upgrade);
+    let downgrade = match raw.downgrade {
+        RawDowngrade::Auto => Downgrade::Auto,
+        RawDowngrade::Steps(steps) => Downgrade::Steps(located(steps)),
     };
     Ok(Revision {
         locs: RevisionLocs {
@@ -282,11 +306,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Revision, SourceError> {
         message: raw.message,
         created,
         transactional: raw.transactional,
-        upgrade: located(raw.upgrade),
-        downgrade: match raw.downgrade {
-            RawDowngrade::Auto => Downgrade::Auto,
-            RawDowngrade::Steps(steps) => Downgrade::Steps(located(steps)),
-        },
+        upgrade,
+        downgrade,
+        lint_ignores,
         file: RevisionFile {
             checksum: checksum(text),
             path,

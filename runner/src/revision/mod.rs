@@ -5,6 +5,7 @@
 pub mod graph;
 pub mod load;
 pub mod source;
+mod step_entry;
 pub mod target;
 pub mod write;
 
@@ -69,6 +70,16 @@ pub struct Revision {
     pub downgrade: Downgrade,
     pub file: RevisionFile,
     pub locs: RevisionLocs,
+    /// The lint codes steps silence on purpose (`lint: {ignore: [...]}` beside a step).
+    pub lint_ignores: Vec<LintIgnore>,
+}
+
+/// The lint codes one step silences, each where it is written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LintIgnore {
+    /// Where the step is.
+    pub step: SourceLoc,
+    pub codes: Vec<Located<String>>,
 }
 
 impl Revision {

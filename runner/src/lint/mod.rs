@@ -1,0 +1,237 @@
+//! Lint: what a revision's upgrade steps risk on a database with data, found from the files
+//! alone, before anything runs. Each finding has a stable [`Code`], the step's `file:line:col`
+//! and a sentence saying why and what to do; a step's `lint: {ignore: [CODE]}` silences one on
+//! purpose. `runner lint` prints them, and `runner check` fails on them.
+
+mod codes;
+mod enum_use;
+mod rules;
+mod types;
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+
+use crate::model::Schema;
+use crate::ops::Step;
+use crate::revision::{Repository, Revision, SourceError, SourceLoc, apply_steps};
+pub use codes::{Code, Kind};
+use enum_use::Added;
+
+/// Which databases' rules apply.
+#[derive(Debug, Clone, Copy)]
+pub struct LintOptions {
+    /// PostgreSQL's locking and enum rules (on unless the project names other databases
+    /// only: a project tested on SQLite often runs PostgreSQL in production).
+    pub postgres: bool,
+}
+
+impl Default for LintOptions {
+    fn default() -> Self {
+        Self { postgres: true }
+    }
+}
+
+/// One thing a step risks.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub code: Code,
+    pub kind: Kind,
+    pub revision: String,
+    /// The step's number in the revision's `upgrade` list, from 1.
+    pub step: usize,
+    /// The step, as progress lines name it (`drop_column contacts.full_name`).
+    pub operation: String,
+    #[serde(flatten)]
+    pub at: Place,
+    /// Why, and what to do, for this step.
+    pub message: String,
+    /// The code's one-line explanation.
+    pub explain: &'static str,
+}
+
+/// Where a finding is, for JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct Place {
+    pub file: String,
+    pub line: u64,
+    pub column: u64,
+}
+
+impl From<&SourceLoc> for Place {
+    fn from(loc: &SourceLoc) -> Self {
+        Self {
+            file: loc.path.display().to_string(),
+            line: loc.line,
+            column: loc.column,
+        }
+    }
+}
+
+impl Finding {
+    /// `file:line:col`.
+    pub fn location(&self) -> String {
+        format!("{}:{}:{}", self.at.file, self.at.line, self.at.column)
+    }
+}
+
+/// The findings of the upgrade steps of the revisions in `only` (all when `None`), in the
+/// order upgrades apply them. An unknown code in a `lint: {ignore: [...]}` is an error at its
+/// place.
+pub fn lint(
+    repo: &Repository,
+    only: Option<&HashSet<String>>,
+    options: LintOptions,
+) -> Result<Vec<Finding>, SourceError> {
+    let mut after: HashMap<String, Schema> = HashMap::new();
+    let mut findings = Vec::new();
+    for revision in repo.ordered() {
+        let mut schema = schema_before(repo, revision, &after)?;
+        if only.is_none_or(|only| only.contains(&revision.id)) {
+            let ignores = ignores_of(revision)?;
+            for finding in lint_revision(revision, &schema, options)? {
+                let silenced = ignores
+                    .get(&(finding.at.line, finding.at.column))
+                    .is_some_and(|codes| codes.contains(&finding.code));
+                if !silenced {
+                    findings.push(finding);
+                }
+            }
+        }
+        apply_steps(revision, &revision.upgrade, &mut schema)?;
+        after.insert(revision.id.clone(), schema);
+    }
+    Ok(findings)
+}
+
+/// The schema `revision` meets: its parent's when it has one, else its ancestors' replayed.
+fn schema_before(
+    repo: &Repository,
+    revision: &Revision,
+    after: &HashMap<String, Schema>,
+) -> Result<Schema, SourceError> {
+    if revision.parents.len() == 1
+        && revision.depends_on.is_empty()
+        && let Some(parent) = after.get(&revision.parents[0])
+    {
+        return Ok(parent.clone());
+    }
+    let mut before = repo
+        .graph
+        .ancestors(std::slice::from_ref(&revision.id))
+        .map_err(|e| revision.error_at(&revision.locs.id, e.to_string()))?;
+    before.remove(&revision.id);
+    repo.schema_of(&before)
+}
+
+/// The codes each step silences, by the step's line and column.
+fn ignores_of(revision: &Revision) -> Result<HashMap<(u64, u64), HashSet<Code>>, SourceError> {
+    let mut out: HashMap<(u64, u64), HashSet<Code>> = HashMap::new();
+    for ignore in &revision.lint_ignores {
+        let codes = out
+            .entry((ignore.step.line, ignore.step.column))
+            .or_default();
+        for code in &ignore.codes {
+            let parsed = code
+                .value
+                .parse::<Code>()
+                .map_err(|message| revision.error_at(&code.loc, message))?;
+            codes.insert(parsed);
+        }
+    }
+    Ok(out)
+}
+
+/// Every code a project's files may name, checked (the codes of `lint: {ignore: [...]}`).
+pub fn check_ignores(repo: &Repository) -> Result<(), SourceError> {
+    for revision in repo.ordered() {
+        ignores_of(revision)?;
+    }
+    Ok(())
+}
+
+/// The findings of one revision's upgrade steps, `schema` being the schema it meets.
+fn lint_revision(
+    revision: &Revision,
+    schema: &Schema,
+    options: LintOptions,
+) -> Result<Vec<Finding>, SourceError> {
+    let mut schema = schema.clone();
+    let mut fresh: HashSet<String> = HashSet::new();
+    let mut added: Vec<Added> = Vec::new();
+    let mut all_null: HashSet<(String, String)> = HashSet::new();
+    let mut findings = Vec::new();
+    for (index, step) in revision.upgrade.iter().enumerate() {
+        let finding = |code: Code, message: String| Finding {
+            code,
+            kind: code.kind(),
+            revision: revision.id.clone(),
+            step: index + 1,
+            operation: step.value.operation().describe(),
+            at: Place::from(&step.loc),
+            message,
+            explain: code.explain(),
+        };
+        let cx = rules::StepCx {
+            step: &step.value,
+            before: &schema,
+            fresh: &fresh,
+            all_null: &all_null,
+            postgres: options.postgres,
+        };
+        for (code, message) in rules::check(&cx) {
+            findings.push(finding(code, message));
+        }
+        // In a transactional revision PostgreSQL runs every step in one transaction.
+        if options.postgres
+            && revision.transactional
+            && let Some((value, how)) = enum_use::used_by(&step.value, &added, &schema)
+        {
+            findings.push(finding(
+                Code::PgEnumAddThenUse,
+                format!(
+                    "value '{}' of enum '{}' is added at {} and used here ({how}); PostgreSQL cannot use an enum value before the transaction that added it commits (55P04), and this revision runs in one transaction, so it fails on PostgreSQL only. Move the `alter_enum` to a revision of its own before this one, or set `transactional: false` on this revision",
+                    value.value, value.enum_name, value.at
+                ),
+            ));
+        }
+        match &step.value {
+            Step::AlterEnum(op) => {
+                if let Some(value) = &op.add {
+                    added.push(Added {
+                        enum_name: op.name.clone(),
+                        value: value.clone(),
+                        at: step.loc.clone(),
+                    });
+                }
+            }
+            Step::CreateTable(op) => {
+                fresh.insert(op.table.clone());
+            }
+            Step::RenameTable(op) if fresh.remove(&op.table) => {
+                fresh.insert(op.to.clone());
+            }
+            Step::AddColumn(op) => {
+                let column = &op.column;
+                let filled = column.nullable == Some(false)
+                    || column.primary_key
+                    || column.autoincrement
+                    || column.default.is_some()
+                    || column.default_sql.is_some();
+                if !filled {
+                    all_null.insert((op.table.clone(), column.name.clone()));
+                }
+            }
+            // Whatever may write a table may fill its columns.
+            Step::Transform(op) => all_null.retain(|(table, _)| !op.writes.contains(table)),
+            Step::Sql(_) => all_null.clear(),
+            _ => {
+                if let Some(table) = step.value.table() {
+                    all_null.retain(|(t, _)| t != table);
+                }
+            }
+        }
+        apply_steps(revision, std::slice::from_ref(step), &mut schema)?;
+    }
+    Ok(findings)
+}
