@@ -4,6 +4,7 @@
 //! Data flows one way: `cli -> config -> revision (YAML, graph) -> plan -> exec ->
 //! {ops rendered by a dialect} -> version_table`, with `model` and `db` as the leaves.
 
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod crash;
@@ -16,6 +17,7 @@ pub mod ops;
 pub mod plan;
 pub mod revision;
 pub mod sandbox;
+pub mod schema_file;
 pub mod transforms;
 pub mod version_table;
 pub mod vocab;

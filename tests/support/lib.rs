@@ -447,3 +447,72 @@ pub async fn seeded_demo(dialect: Dialect, project: &Project) -> TestDb {
     db.close().await.expect("close");
     test_db
 }
+
+/// A project whose revisions earn every lint code (tests/lint.rs lists them by line): a base
+/// revision with tables, one with every risky step, and one that adds an enum value and uses it.
+pub fn risky_project() -> Project {
+    let project = Project::new();
+    project.write(
+        "aaaaaaaaaaa1_base.yaml",
+        r#"revision: aaaaaaaaaaa1
+parents: []
+message: base
+upgrade:
+  - create_enum: {name: deal_state, values: [open, won, lost]}
+  - create_table:
+      table: users
+      columns:
+        - {name: id, type: integer, primary_key: true}
+        - {name: email, type: string(320)}
+        - {name: age, type: bigint}
+        - {name: nickname, type: string(40)}
+  - create_table:
+      table: deals
+      columns:
+        - {name: id, type: integer, primary_key: true}
+        - {name: owner_id, type: integer}
+        - {name: state, type: enum(deal_state), nullable: false, default: open}
+  - create_table:
+      table: audit
+      columns:
+        - {name: id, type: integer, primary_key: true}
+"#,
+    );
+    project.write(
+        "bbbbbbbbbbb2_risky.yaml",
+        r#"revision: bbbbbbbbbbb2
+parents: [aaaaaaaaaaa1]
+message: risky
+upgrade:
+  - drop_table: {table: audit}
+  - drop_column: {table: users, column: nickname}
+  - add_unique: {table: users, columns: [email]}
+  - add_column: {table: users, column: {name: team, type: string(20), nullable: false}}
+  - alter_column: {table: users, column: age, type: integer}
+  - create_index: {table: deals, columns: [owner_id]}
+  - add_foreign_key: {table: deals, columns: [owner_id], references: {table: users, columns: [id]}}
+  - add_check: {table: deals, name: ck_deals_owner, expr: "owner_id > 0"}
+  - create_table:
+      table: fresh
+      columns:
+        - {name: id, type: integer, primary_key: true}
+        - {name: code, type: string(10), nullable: false}
+  - create_index: {table: fresh, columns: [code], unique: true}
+  - drop_table: {table: fresh}
+  - add_column: {table: users, column: {name: referral, type: string(20)}}
+  - add_unique: {table: users, columns: [referral]}
+"#,
+    );
+    project.write(
+        "ccccccccccc3_enum.yaml",
+        r#"revision: ccccccccccc3
+parents: [bbbbbbbbbbb2]
+message: signed deals
+upgrade:
+  - alter_enum: {name: deal_state, add: signed, after: open}
+  - sql: {up: "UPDATE deals SET state = 'signed' WHERE state = 'won'"}
+  - alter_enum: {name: deal_state, remove: lost}
+"#,
+    );
+    project
+}

@@ -3,6 +3,7 @@
 //! `check` and `diff` find, is planned with those commands).
 
 mod build;
+mod check;
 mod createdb;
 mod current;
 mod diff;
@@ -97,6 +98,7 @@ enum ProjectCommand {
     Downgrade(upgrade::DowngradeArgs),
     Current(current::Args),
     Status(current::StatusArgs),
+    Check(check::Args),
     Diff(diff::Args),
     Lint(lint::Args),
     Heads(heads::HeadsArgs),
@@ -116,6 +118,9 @@ pub struct Context {
     pub format: Format,
     pub verbose: u8,
     pub quiet: bool,
+    /// `--database-url` as given on the command line (not from `DATABASE_URL` or the config
+    /// file): the scratch database of `check`, which must never default to the project's own.
+    pub explicit_database_url: Option<String>,
 }
 
 impl Context {
@@ -283,6 +288,10 @@ fn start(cli: Cli) -> anyhow::Result<i32> {
         format: cli.format,
         verbose: cli.verbose,
         quiet: cli.quiet,
+        explicit_database_url: cli
+            .database_url
+            .clone()
+            .filter(|url| std::env::var("DATABASE_URL").ok().as_ref() != Some(url)),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -439,6 +448,7 @@ async fn run(cx: &Context, command: &ProjectCommand) -> anyhow::Result<i32> {
         ProjectCommand::Downgrade(args) => upgrade::downgrade(cx, args).await,
         ProjectCommand::Current(args) => current::run(cx, args).await,
         ProjectCommand::Status(args) => current::status(cx, args).await,
+        ProjectCommand::Check(args) => check::run(cx, args).await,
         ProjectCommand::Diff(args) => diff::run(cx, args).await,
         ProjectCommand::Lint(args) => lint::run(cx, args),
         ProjectCommand::Heads(args) => heads::heads(cx, args),

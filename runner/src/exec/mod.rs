@@ -227,6 +227,35 @@ impl<'a> Migrator<'a> {
         self.locked(Direction::Down, None).await
     }
 
+    /// Applies (or reverts) exactly the revision `id`, whose parents are applied (or whose
+    /// descendants are not): `runner check`'s stairway takes the history one revision at a
+    /// time this way. `None` when it was already so.
+    pub async fn run_one(
+        &mut self,
+        id: &str,
+        direction: Direction,
+    ) -> Result<Option<Ran>, ExecError> {
+        lock::acquire(self.db, self.options.lock_timeout).await?;
+        let result = async {
+            self.prepare_tables().await?;
+            let (_, applied) = self.applied().await?;
+            self.verify(&applied, direction).await?;
+            if direction == Direction::Down {
+                self.schemas
+                    .prepare_downgrade(self.repo, &applied, &[id.to_string()])?;
+            }
+            self.run_revision(id, direction).await
+        }
+        .await;
+        let released = lock::release(self.db).await;
+        let ran = result?;
+        released?;
+        if ran.is_some() {
+            self.completed.push(id.to_string());
+        }
+        Ok(ran)
+    }
+
     async fn locked(
         &mut self,
         direction: Direction,
