@@ -344,3 +344,17 @@ async fn the_projects_own_database_is_never_used_and_a_full_scratch_one_is_refus
     assert_eq!(dump(&mut db).await, before);
     db.close().await.expect("close");
 }
+
+#[test]
+fn a_project_runner_init_made_passes() {
+    let project = Project::new();
+    project
+        .runner(None)
+        .args(["init", "app"])
+        .assert()
+        .success();
+    let (code, report) = check(&project, &["--config", "app/runner.toml"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["revisions"], 0);
+    assert_eq!(status_of(&report, "schema"), "skipped");
+}

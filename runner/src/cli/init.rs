@@ -19,7 +19,7 @@ const CONFIG: &str = r#"# runner configuration. Flags and DATABASE_URL win over 
 # to this file.
 database_url = "sqlite://app.db"
 migrations = "migrations"        # versions/, transforms/, transforms.lock inside
-schema = "schema.yaml"           # the schema you want (read by autogenerate, not built yet)
+schema = "schema.yaml"           # the schema you want (`runner check` compares it with head)
 ddl_lock_timeout = "10s"         # how long a statement waits behind another session's lock
 
 [sandbox]                        # defaults for every transform step
@@ -27,11 +27,21 @@ timeout = "5m"
 memory = "256MiB"
 "#;
 
-const SCHEMA: &str = r#"# The schema you want, in the vocabulary of revision files. Nothing reads it yet: it is for
-# autogenerate (planned: `runner revision --autogenerate` will compare it with the schema the
-# revisions build and write the revision that gets there).
-enums: []
-tables: []
+const SCHEMA: &str = r#"# The schema you want, in the vocabulary of revision files: each table is what `create_table`
+# takes, without `table`; each enum is its list of values. Once it declares tables,
+# `runner check` fails when the schema the revisions build at head differs from it.
+#
+# enums:
+#   deal_state: [open, won, lost]
+# tables:
+#   contacts:
+#     columns:
+#       - {name: id, type: integer, primary_key: true, autoincrement: true}
+#       - {name: email, type: string(255), nullable: false}
+#     indexes:
+#       - {columns: [email], unique: true}
+enums: {}
+tables: {}
 "#;
 
 /// Writes `text` at `path`, which must not exist.
