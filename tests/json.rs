@@ -85,3 +85,60 @@ async fn every_failure_is_one_json_object_with_its_kind_and_place() {
     assert_eq!(step["exit"], 1, "{step}");
     assert_eq!(step["error"]["line"], 5, "{step}");
 }
+
+/// A branch tip whose row a `depends_on` absorbed is still shown, as Alembic's `current` shows
+/// effective heads; JSON lists every branch tip.
+#[tokio::test]
+async fn current_shows_effective_heads() {
+    let test_db = TestDb::new(runner::dialect::Dialect::Sqlite)
+        .await
+        .expect("sqlite");
+    let url = test_db.url_arg();
+    let project = Project::new();
+    let revision = |id: &str, parents: &str, depends: &str, table: &str| {
+        format!(
+            "revision: {id}\nparents: [{parents}]\ndepends_on: [{depends}]\nmessage: {table}\nupgrade:\n  - create_table: {{table: {table}, columns: [{{name: id, type: integer, primary_key: true}}]}}\n"
+        )
+    };
+    project.write(
+        "aaaa00000001_a.yaml",
+        &revision("aaaa00000001", "", "", "a"),
+    );
+    project.write(
+        "bbbb00000002_b.yaml",
+        &revision("bbbb00000002", "aaaa00000001", "", "b"),
+    );
+    project.write(
+        "cccc00000003_c.yaml",
+        &revision("cccc00000003", "aaaa00000001", "bbbb00000002", "c"),
+    );
+    project
+        .runner(Some(&url))
+        .args(["upgrade", "cccc00000003"])
+        .assert()
+        .success();
+    let out = project
+        .runner(Some(&url))
+        .args(["--format", "json", "current"])
+        .output()
+        .expect("current");
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json["heads"].as_array().map(Vec::len), Some(1), "{json}");
+    assert_eq!(json["heads"][0]["revision"], "cccc00000003");
+    assert_eq!(
+        json["effective_heads"],
+        serde_json::json!(["bbbb00000002", "cccc00000003"])
+    );
+    let out = project
+        .runner(Some(&url))
+        .arg("current")
+        .output()
+        .expect("current");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("cccc00000003 (head) c")
+            && text.contains("bbbb00000002 (effective head: cccc00000003 depends on it) b"),
+        "{text}"
+    );
+}

@@ -20,6 +20,8 @@ pub struct StatusArgs {}
 struct Current {
     database: String,
     heads: Vec<Head>,
+    /// The tip of every applied branch, the heads included (see `Graph::effective_heads`).
+    effective_heads: Vec<String>,
     /// Revisions a run left half applied (they block `upgrade` until resumed or repaired).
     half_applied: Vec<Blocked>,
 }
@@ -74,14 +76,17 @@ pub async fn run(cx: &Context, _args: &Args) -> anyhow::Result<i32> {
     let repo = cx.repository()?;
     let url = cx.config.database_url()?;
     let (rows, half) = cx.database_state(&repo).await?;
+    let effective = effective_heads(&repo, &rows);
     match cx.format {
         Format::Json => output::json(&Current {
             database: url.to_string(),
             heads: heads_json(&repo, &rows),
+            effective_heads: effective,
             half_applied: half.iter().map(Blocked::new).collect(),
         })?,
         _ => {
             print_heads(&repo, &rows);
+            print_effective(&repo, &rows, &effective);
             print_blocked(&half);
         }
     }
@@ -92,6 +97,7 @@ pub async fn run(cx: &Context, _args: &Args) -> anyhow::Result<i32> {
 struct Status {
     database: String,
     heads: Vec<Head>,
+    effective_heads: Vec<String>,
     /// Revisions `upgrade` would apply, in order.
     pending: Vec<String>,
     half_applied: Vec<Blocked>,
@@ -106,16 +112,19 @@ pub async fn status(cx: &Context, _args: &StatusArgs) -> anyhow::Result<i32> {
     let applied = repo.graph.applied_from_rows(&rows)?;
     let heads = repo.graph.heads();
     let pending = repo.graph.upgrade_path(&applied, &heads)?;
+    let effective = effective_heads(&repo, &rows);
     match cx.format {
         Format::Json => output::json(&Status {
             database: url.to_string(),
             heads: heads_json(&repo, &rows),
+            effective_heads: effective,
             pending,
             half_applied: half.iter().map(Blocked::new).collect(),
         })?,
         _ => {
             println!("database: {url}");
             print_heads(&repo, &rows);
+            print_effective(&repo, &rows, &effective);
             if pending.is_empty() {
                 println!("up to date: no revision to apply");
             } else {
@@ -160,6 +169,38 @@ fn print_heads(repo: &Repository, rows: &[String]) {
                 repo.dir.display()
             ),
         }
+    }
+}
+
+/// The branch tips the rows stand for; only the rows when some are unknown to the files.
+fn effective_heads(repo: &Repository, rows: &[String]) -> Vec<String> {
+    repo.graph
+        .applied_from_rows(rows)
+        .and_then(|applied| repo.graph.effective_heads(&applied))
+        .unwrap_or_else(|_| rows.to_vec())
+}
+
+/// The effective heads that are not rows, each with the revision that depends on it.
+fn print_effective(repo: &Repository, rows: &[String], effective: &[String]) {
+    for id in effective.iter().filter(|id| !rows.contains(id)) {
+        let Some(revision) = repo.get(id) else {
+            continue;
+        };
+        let by: Vec<&str> = rows
+            .iter()
+            .filter(|row| {
+                repo.graph
+                    .ancestors(std::slice::from_ref(*row))
+                    .is_ok_and(|a| a.contains(id))
+            })
+            .map(String::as_str)
+            .collect();
+        println!(
+            "{} (effective head: {} depends on it) {}",
+            revision.id,
+            by.join(", "),
+            revision.message
+        );
     }
 }
 

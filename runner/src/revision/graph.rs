@@ -290,6 +290,20 @@ impl Graph {
         Ok(self.ids(nodes.into_iter().filter(|n| !covered.contains(n))))
     }
 
+    /// The tips of every branch `set` reaches: its revisions none of whose children are in
+    /// it. These are the version table's rows plus, as Alembic's `current` shows them, the
+    /// branch tips a `depends_on` absorbed (their row was dropped because an applied revision
+    /// of another branch depends on them).
+    pub fn effective_heads(&self, set: &HashSet<String>) -> Result<Vec<String>, GraphError> {
+        let nodes = self.set_of(set)?;
+        let inside: BTreeSet<usize> = nodes.iter().copied().collect();
+        Ok(self.ids(
+            nodes
+                .into_iter()
+                .filter(|&n| !self.nodes[n].children.iter().any(|c| inside.contains(c))),
+        ))
+    }
+
     /// `set` in the order upgrades apply it.
     pub fn sorted(&self, set: &HashSet<String>) -> Result<Vec<String>, GraphError> {
         Ok(self.ids(self.set_of(set)?))
