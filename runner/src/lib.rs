@@ -11,6 +11,7 @@ pub mod db;
 pub mod dialect;
 pub mod dialect_kind;
 pub mod exec;
+pub(crate) mod files;
 pub mod model;
 pub mod ops;
 pub mod plan;

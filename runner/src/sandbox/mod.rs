@@ -9,7 +9,6 @@ mod bindings;
 mod cache;
 pub mod cursor;
 pub mod engine;
-pub(crate) mod files;
 pub mod guard;
 pub mod host;
 mod implied;

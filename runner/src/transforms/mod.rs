@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
-use crate::sandbox::files::write_atomic;
+use crate::files::write_atomic;
 pub use build::{BuildReport, build};
 pub use scaffold::{new_transform, workspace_manifest};
 
