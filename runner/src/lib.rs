@@ -2,7 +2,9 @@
 //! sandboxed WebAssembly components. This library holds everything; `main.rs` is a thin CLI.
 //!
 //! Data flows one way: `cli -> config -> revision (YAML, graph) -> plan -> exec ->
-//! {ops rendered by a dialect} -> version_table`, with `model` and `db` as the leaves.
+//! {ops rendered by a dialect} -> version_table`. The shared nouns live in leaves that use no
+//! other module (`dialect_kind`, `vocab`, `units`, `files`, `crash`); docs/architecture.md has
+//! the layering, and `tests/module_cycles.rs` keeps the module graph free of cycles.
 
 pub mod cli;
 pub mod config;
