@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use runner::dialect::Dialect;
+use runner::dialect_kind::Dialect;
 use runner_integration_tests::{Project, TestDb, dump, risky_project};
 use serde_json::Value;
 

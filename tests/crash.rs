@@ -17,7 +17,7 @@ use std::process::Command;
 
 use runner::db::Db;
 use runner::db::introspect::introspect;
-use runner::dialect::Dialect;
+use runner::dialect_kind::Dialect;
 use runner::model::compare::comparable;
 use runner::plan;
 use runner::version_table::{self, Direction};

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use predicates::prelude::*;
 use runner::db::introspect::introspect;
 use runner::db::{Db, Value};
-use runner::dialect::Dialect;
+use runner::dialect_kind::Dialect;
 use runner::model::Schema;
 use runner::model::compare::comparable;
 use runner::revision::Repository;

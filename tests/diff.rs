@@ -3,7 +3,7 @@
 //! value added) named, with exit 3.
 
 use runner::db::Db;
-use runner::dialect::Dialect;
+use runner::dialect_kind::Dialect;
 use runner_integration_tests::{Project, TestDb};
 
 /// Rebuilds a SQLite table with `from` replaced by `to` in its definition (SQLite cannot change a

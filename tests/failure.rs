@@ -3,7 +3,7 @@
 //! refuses to run over the half-applied revision until it is repaired.
 
 use predicates::prelude::*;
-use runner::dialect::Dialect;
+use runner::dialect_kind::Dialect;
 use runner_integration_tests::{Project, TestDb, count, dump};
 
 const ITEMS: &str = "revision: aaaa00000001

@@ -4,7 +4,7 @@
 //! read from the live catalog. Refused, the revision fails naming the table to declare and
 //! leaves the database as it was; declared, the same revision applies.
 
-use runner::dialect::Dialect;
+use runner::dialect_kind::Dialect;
 use runner_integration_tests::{Project, TestDb, dump};
 
 /// `deals`, `notes` pointing at deals with ON DELETE CASCADE, and `audit` filled by a trigger

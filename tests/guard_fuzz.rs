@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use runner::dialect::Dialect;
+use runner::dialect_kind::Dialect;
 use runner::sandbox::guard::{self, Grants};
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 

@@ -4,7 +4,8 @@
 
 use runner::db::Db;
 use runner::db::introspect::{IntrospectError, introspect};
-use runner::dialect::{Action, Dialect};
+use runner::dialect::{Action, renderer};
+use runner::dialect_kind::Dialect;
 use runner::model::compare::comparable;
 use runner::model::{ColumnDefault, ColumnType, FkAction, Literal, Schema};
 use runner::ops::{RenderCx, Step};
@@ -94,7 +95,7 @@ async fn apply(db: &mut Db, schema: &mut Schema, yaml: &str) {
         op.apply(schema)
             .unwrap_or_else(|e| panic!("{}: {e}", op.describe()));
         let cx = RenderCx {
-            dialect: db.dialect().sql(),
+            dialect: renderer(db.dialect()),
             before: &before,
             after: schema,
         };
@@ -140,7 +141,7 @@ async fn reads_back_what_the_operations_created() {
         let mut db = test_db.connect().await;
         let mut model = Schema::default();
         apply(&mut db, &mut model, RICH).await;
-        if db.dialect().sql().caps().partial_indexes {
+        if db.dialect().caps().partial_indexes {
             apply(&mut db, &mut model, PARTIAL_INDEX).await;
         }
         // runner's own table is never reported.

@@ -48,7 +48,7 @@ upgrade:
 
 #[tokio::test]
 async fn every_failure_is_one_json_object_with_its_kind_and_place() {
-    let test_db = TestDb::new(runner::dialect::Dialect::Sqlite)
+    let test_db = TestDb::new(runner::dialect_kind::Dialect::Sqlite)
         .await
         .expect("sqlite");
     let url = test_db.url_arg();
@@ -90,7 +90,7 @@ async fn every_failure_is_one_json_object_with_its_kind_and_place() {
 /// effective heads; JSON lists every branch tip.
 #[tokio::test]
 async fn current_shows_effective_heads() {
-    let test_db = TestDb::new(runner::dialect::Dialect::Sqlite)
+    let test_db = TestDb::new(runner::dialect_kind::Dialect::Sqlite)
         .await
         .expect("sqlite");
     let url = test_db.url_arg();

@@ -3,7 +3,7 @@
 //! must equal the schema model runner replayed.
 
 use runner::db::introspect::introspect;
-use runner::dialect::Dialect;
+use runner::dialect_kind::Dialect;
 use runner::exec::{Migrator, RunOptions, Silent};
 use runner::model::compare::comparable;
 use runner::revision::target::Target;

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use runner::db::Db;
-use runner::dialect::Dialect;
+use runner::dialect_kind::Dialect;
 use runner_integration_tests::{Project, TestDb, count, dump, seeded_demo};
 
 fn output_text(out: &std::process::Output) -> String {

@@ -24,7 +24,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use runner::db::{Db, Rows, Value};
-use runner::dialect::Dialect;
+use runner::dialect_kind::Dialect;
 use runner_integration_tests::{Project, TestDb, dump, history};
 
 const ANY: &[Dialect] = &Dialect::ALL;

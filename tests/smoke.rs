@@ -1,7 +1,8 @@
 //! The test databases can be created and reached on every backend, and runner's sessions read
 //! SQL the way its dialects write it.
 
-use runner::dialect::Dialect;
+use runner::dialect::renderer;
+use runner::dialect_kind::Dialect;
 use runner_integration_tests::TestDb;
 
 #[tokio::test]
@@ -24,7 +25,7 @@ async fn a_mysql_session_reads_string_literals_as_the_dialect_writes_them() {
     };
     let mut db = test_db.connect().await;
     let text = r"C:\temp\it's";
-    let select = format!("SELECT {}", Dialect::Mysql.sql().string_literal(text));
+    let select = format!("SELECT {}", renderer(Dialect::Mysql).string_literal(text));
     let read = |rows: runner::db::Rows| rows.scalar().and_then(|v| v.to_text());
     db.execute_script("SET SESSION sql_mode = 'STRICT_TRANS_TABLES,NO_BACKSLASH_ESCAPES'")
         .await

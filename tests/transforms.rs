@@ -5,7 +5,7 @@
 
 use predicates::prelude::*;
 use runner::db::{Db, Value};
-use runner::dialect::Dialect;
+use runner::dialect_kind::Dialect;
 use runner_integration_tests::{Project, TestDb, count, dump};
 
 const BASE: &str = "revision: aaaa00000001

@@ -110,7 +110,7 @@ pub async fn stairway(
 fn undo_problem(
     before: &Schema,
     after: &Schema,
-    dialect: crate::dialect::Dialect,
+    dialect: crate::dialect_kind::Dialect,
     revision: &crate::revision::Revision,
     id: &str,
 ) -> Option<Problem> {

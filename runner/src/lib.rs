@@ -2,7 +2,9 @@
 //! sandboxed WebAssembly components. This library holds everything; `main.rs` is a thin CLI.
 //!
 //! Data flows one way: `cli -> config -> revision (YAML, graph) -> plan -> exec ->
-//! {ops rendered by a dialect} -> version_table`, with `model` and `db` as the leaves.
+//! {ops rendered by a dialect} -> version_table`. The shared nouns live in leaves that use no
+//! other module (`dialect_kind`, `vocab`, `units`, `files`, `crash`); docs/architecture.md has
+//! the layering, and `tests/module_cycles.rs` keeps the module graph free of cycles.
 
 pub mod check;
 pub mod cli;
@@ -10,7 +12,9 @@ pub mod config;
 pub mod crash;
 pub mod db;
 pub mod dialect;
+pub mod dialect_kind;
 pub mod exec;
+pub(crate) mod files;
 pub mod lint;
 pub mod model;
 pub mod ops;
@@ -19,5 +23,6 @@ pub mod revision;
 pub mod sandbox;
 pub mod schema_file;
 pub mod transforms;
+pub mod units;
 pub mod version_table;
 pub mod vocab;

@@ -5,7 +5,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::dialect::{Action, Dialect};
+use crate::dialect::{Action, renderer};
+use crate::dialect_kind::Dialect;
 use crate::model::Schema;
 use crate::ops::{RenderCx, Step};
 use crate::revision::{
@@ -148,7 +149,7 @@ pub fn plan_revision_with(
             .map_err(|e| PlanError::Invalid(revision.error_at(&step.loc, e.to_string())))?;
         let actions = operation
             .render(&RenderCx {
-                dialect: dialect.sql(),
+                dialect: renderer(dialect),
                 before: &before,
                 after: &schema,
             })

@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::db::{Db, DbError, Value};
-use crate::dialect::Dialect;
+use crate::dialect_kind::Dialect;
 
 pub use crate::vocab::{
     Direction, HISTORY_TABLE, RESERVED_TABLES, TEMPORARY_PREFIX, VERSION_TABLE, is_runner_table,

@@ -1,6 +1,8 @@
-//! The words every layer shares, with no dependencies of their own: runner's table names and
-//! the direction a revision runs. A leaf, so that `model`, `ops`, `dialect` and `db` can use them
-//! without depending on `version_table` (which depends on `db`). `version_table` re-exports them.
+//! The words every layer shares, with no dependencies of their own: runner's table names, the
+//! direction a revision runs and what may name a transform module. A leaf, so that `model`,
+//! `ops`, `dialect` and `db` can use them without depending on `version_table` (which depends on
+//! `db`) or `transforms` (which depends on `config` and `sandbox`). `version_table` re-exports
+//! the table names and `Direction`.
 
 use serde::Serialize;
 
@@ -19,6 +21,17 @@ pub fn is_runner_table(name: &str) -> bool {
     RESERVED_TABLES.contains(&name) || name.starts_with(TEMPORARY_PREFIX)
 }
 
+/// True if `name` can name a transform crate and the module built from it: what a `transform`
+/// step's `module` and `runner new-transform NAME` accept.
+pub fn is_transform_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
 /// Which way a revision ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -33,6 +46,20 @@ impl Direction {
         match self {
             Self::Up => "up",
             Self::Down => "down",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transform_names_are_crate_names() {
+        assert!(is_transform_name("split_names"));
+        assert!(is_transform_name("money-to-cents2"));
+        for bad in ["", "Split", "2names", "a b", "../x"] {
+            assert!(!is_transform_name(bad), "{bad}");
         }
     }
 }

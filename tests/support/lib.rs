@@ -10,7 +10,8 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use runner::db::{ConnectOptions, DatabaseUrl, Db};
-use runner::dialect::Dialect;
+use runner::dialect::renderer;
+use runner::dialect_kind::Dialect;
 
 /// A fresh database for one test.
 pub struct TestDb {
@@ -346,7 +347,7 @@ pub async fn dump(db: &mut Db) -> String {
     let mut tables: Vec<String> = schema.tables.keys().cloned().collect();
     tables.push("runner_version".into());
     for table in tables {
-        let quoted = db.dialect().sql().quote(&table);
+        let quoted = renderer(db.dialect()).quote(&table);
         let exists = db
             .query(&format!("SELECT * FROM {quoted} LIMIT 0"), &[])
             .await;

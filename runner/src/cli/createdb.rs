@@ -5,7 +5,8 @@ use anyhow::Context as _;
 
 use super::{Context, UsageError};
 use crate::db::{ConnectOptions, DatabaseUrl, Db, DbError};
-use crate::dialect::Dialect;
+use crate::dialect::renderer;
+use crate::dialect_kind::Dialect;
 
 /// Create the database named in the URL (SQLite: the file)
 #[derive(Debug, clap::Args)]
@@ -32,7 +33,7 @@ fn admin(url: &DatabaseUrl) -> anyhow::Result<(DatabaseUrl, String)> {
 }
 
 fn quoted(dialect: Dialect, name: &str) -> String {
-    dialect.sql().quote(name)
+    renderer(dialect).quote(name)
 }
 
 fn report(cx: &Context, action: &str, url: &DatabaseUrl, changed: bool) -> anyhow::Result<i32> {

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::{Context, Format, UsageError};
-use crate::dialect::Dialect;
+use crate::dialect_kind::Dialect;
 use crate::lint::{Finding, LintOptions, lint};
 use crate::revision::Repository;
 

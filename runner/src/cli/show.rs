@@ -5,7 +5,8 @@ use serde::Serialize;
 
 use super::output::{self, RevisionInfo};
 use super::{Context, Format};
-use crate::dialect::{Action, Dialect};
+use crate::dialect::Action;
+use crate::dialect_kind::Dialect;
 use crate::plan::{self, RevisionPlan};
 use crate::revision::{Downgrade, Revision};
 use crate::version_table::Direction;

@@ -6,12 +6,12 @@ use serde::Serialize;
 
 use super::output::{self, TerminalProgress};
 use super::{Context, Format};
-use crate::config::parse_duration;
 use crate::db::{ConnectOptions, Db};
 use crate::exec::{Migrator, Ran, RunOptions};
 use crate::revision::Repository;
 use crate::revision::target::Target;
 use crate::transforms::{BuildPolicy, Modules};
+use crate::units::parse_duration;
 use crate::version_table::{self, Direction};
 
 /// Options shared by the commands that take the migration lock.

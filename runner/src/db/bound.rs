@@ -9,7 +9,7 @@ use sqlx::postgres::PgTypeInfo;
 use sqlx::{AssertSqlSafe, Column as _, Executor as _, SqlSafeStr as _, Statement as _};
 
 use super::{Connection, Db, DbError, Rows, Value, decode};
-use crate::dialect::Dialect;
+use crate::dialect_kind::Dialect;
 
 /// The values of one run of a statement, as each protocol takes them.
 #[derive(Debug, Clone, Copy)]

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use super::{Db, DbError, Value};
-use crate::dialect::Dialect;
+use crate::dialect_kind::Dialect;
 
 /// The advisory lock key: "runner" in ASCII. Advisory locks are per database on PostgreSQL.
 const PG_LOCK_KEY: i64 = 0x0000_7275_6e6e_6572;

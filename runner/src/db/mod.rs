@@ -18,7 +18,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{AssertSqlSafe, Connection as _};
 
-use crate::dialect::Dialect;
+use crate::dialect_kind::Dialect;
 pub use url::DatabaseUrl;
 pub use value::{Rows, Value};
 

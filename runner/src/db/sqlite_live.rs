@@ -2,8 +2,9 @@
 //! recreate, the indexes the model does not know, and the AUTOINCREMENT counter.
 
 use super::{Db, DbError, Value};
-use crate::dialect::Dialect;
+use crate::dialect::renderer;
 use crate::dialect::sqlite::{LiveObject, LiveState};
+use crate::dialect_kind::Dialect;
 
 /// Reads the live objects around `table`, in `sqlite_master` order.
 pub async fn live_state(db: &mut Db, table: &str) -> Result<LiveState, DbError> {
@@ -55,7 +56,7 @@ pub async fn foreign_key_violations(db: &mut Db) -> Result<Vec<String>, DbError>
 
 /// Checks that a view still reads: SQLite does not check views when they are created.
 pub async fn check_view(db: &mut Db, view: &str) -> Result<(), DbError> {
-    let quoted = Dialect::Sqlite.sql().quote(view);
+    let quoted = renderer(Dialect::Sqlite).quote(view);
     db.query(&format!("SELECT * FROM {quoted} LIMIT 0"), &[])
         .await
         .map(drop)

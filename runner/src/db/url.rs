@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::dialect::Dialect;
+use crate::dialect_kind::Dialect;
 
 /// A parsed database URL.
 #[derive(Clone, PartialEq, Eq)]

@@ -6,57 +6,25 @@ mod mysql;
 mod postgres;
 pub mod sqlite;
 
-use std::fmt;
+use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
+use crate::dialect_kind::{Capabilities, Dialect};
 use crate::model::{
     Check, Column, ColumnDefault, ColumnType, ConstraintKind, EnumType, ForeignKey, Index, Literal,
     PrimaryKey, Schema, Table, Unique, temp_name,
 };
+use crate::vocab::Direction;
 
 pub use mysql::MySql;
 pub use postgres::Postgres;
 pub use sqlite::Sqlite;
 
-/// The databases runner migrates. MariaDB is served by `Mysql`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Dialect {
-    Sqlite,
-    Postgres,
-    Mysql,
-}
-
-impl Dialect {
-    /// Every dialect, for tests and per-dialect listings.
-    pub const ALL: [Dialect; 3] = [Dialect::Sqlite, Dialect::Postgres, Dialect::Mysql];
-
-    /// The renderer for this dialect.
-    pub fn sql(self) -> &'static dyn SqlDialect {
-        match self {
-            Self::Sqlite => &Sqlite,
-            Self::Postgres => &Postgres,
-            Self::Mysql => &MySql,
-        }
-    }
-
-    /// The name used in YAML keys and messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Sqlite => "sqlite",
-            Self::Postgres => "postgres",
-            Self::Mysql => "mysql",
-        }
-    }
-
-    /// The sqlparser dialect that reads SQL as this database does.
-    pub fn parser(self) -> Box<dyn sqlparser::dialect::Dialect> {
-        match self {
-            Self::Sqlite => Box::new(sqlparser::dialect::SQLiteDialect {}),
-            Self::Postgres => Box::new(sqlparser::dialect::PostgreSqlDialect {}),
-            Self::Mysql => Box::new(sqlparser::dialect::MySqlDialect {}),
-        }
+/// The renderer for `dialect`: how that database spells what differs between databases.
+pub fn renderer(dialect: Dialect) -> &'static dyn SqlDialect {
+    match dialect {
+        Dialect::Sqlite => &Sqlite,
+        Dialect::Postgres => &Postgres,
+        Dialect::Mysql => &MySql,
     }
 }
 
@@ -95,38 +63,6 @@ pub fn push_string_literal(out: &mut String, dialect: Dialect, text: &str, quoti
     out.push('\'');
 }
 
-impl fmt::Display for Dialect {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// What a database can do in place; operations consult these instead of asking which database
-/// they are on.
-#[derive(Debug, Clone, Copy)]
-pub struct Capabilities {
-    /// DDL can run inside a transaction and roll back with it.
-    pub transactional_ddl: bool,
-    /// `ALTER TABLE` can add and drop foreign keys, unique and check constraints; if not, the
-    /// table is rebuilt.
-    pub alter_constraints: bool,
-    /// `ADD COLUMN` can declare a primary key, a unique constraint or a foreign key, take an
-    /// expression default, and add a NOT NULL column without a default; if not, the table is
-    /// rebuilt for those (<https://www.sqlite.org/lang_altertable.html#altertabaddcol>).
-    pub add_column_constraints: bool,
-    /// `ALTER TABLE ... DROP COLUMN` is used; if not, the table is rebuilt.
-    pub drop_column: bool,
-    /// Indexes can have a `WHERE` predicate.
-    pub partial_indexes: bool,
-    /// Enums are named types created apart from tables.
-    pub named_enums: bool,
-    /// Indexes can be built without blocking writes (`CONCURRENTLY`).
-    pub concurrent_index: bool,
-    /// Renaming a column rewrites the check constraints that mention it; if not, they are
-    /// dropped and added again around the rename.
-    pub rename_column_rewrites_checks: bool,
-}
-
 /// One thing the executor does for a step: run SQL, or (SQLite) rebuild a table, which needs
 /// the live schema's views and triggers and so is finished at execution time.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,7 +70,7 @@ pub enum Action {
     Sql(String),
     Rebuild(Rebuild),
     /// A data transform, run in the sandbox on the same connection and transaction.
-    Transform(crate::ops::TransformAction),
+    Transform(TransformAction),
 }
 
 impl Action {
@@ -155,10 +91,7 @@ impl Action {
                 out.trim_end().to_string()
             }
             Self::Transform(t) => {
-                let direction = match t.direction {
-                    crate::vocab::Direction::Up => "up",
-                    crate::vocab::Direction::Down => "down",
-                };
+                let direction = t.direction.as_str();
                 let list = |tables: &[String]| {
                     if tables.is_empty() {
                         "nothing".to_string()
@@ -175,6 +108,26 @@ impl Action {
             }
         }
     }
+}
+
+/// What the executor runs for a transform step: the module, which way, its grants and limits.
+/// Here beside [`Action`], which carries it, so that rendering needs nothing from `ops`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransformAction {
+    /// The transform crate (its package name).
+    pub module: String,
+    /// `up`, or `down` for a derived downgrade step.
+    pub direction: Direction,
+    /// Tables the transform may read.
+    pub reads: Vec<String>,
+    /// Tables the transform may read and change.
+    pub writes: Vec<String>,
+    /// Arguments as the transform receives them, as text.
+    pub args: Vec<(String, String)>,
+    /// The step's own timeout; `None` takes `[sandbox] timeout`.
+    pub timeout: Option<Duration>,
+    /// The step's own memory cap in bytes; `None` takes `[sandbox] memory`.
+    pub memory_bytes: Option<u64>,
 }
 
 /// A SQLite table rebuild: create the new shape under a temporary name, copy the rows, drop the
@@ -233,7 +186,9 @@ pub trait SqlDialect: Send + Sync {
     fn dialect(&self) -> Dialect;
 
     /// What the database can do in place.
-    fn caps(&self) -> &'static Capabilities;
+    fn caps(&self) -> &'static Capabilities {
+        self.dialect().caps()
+    }
 
     /// Quotes an identifier: double quotes, as the SQL standard says.
     fn quote(&self, ident: &str) -> String {
@@ -607,18 +562,5 @@ mod tests {
         assert_eq!(Sqlite.quote("a\"b"), "\"a\"\"b\"");
         assert_eq!(Postgres.quote("a\"b"), "\"a\"\"b\"");
         assert_eq!(MySql.quote("a`b"), "`a``b`");
-    }
-
-    #[test]
-    fn each_database_gets_its_own_parser() {
-        use sqlparser::dialect::{MySqlDialect, PostgreSqlDialect, SQLiteDialect};
-        use std::any::TypeId;
-        for (dialect, parser) in [
-            (Dialect::Sqlite, TypeId::of::<SQLiteDialect>()),
-            (Dialect::Postgres, TypeId::of::<PostgreSqlDialect>()),
-            (Dialect::Mysql, TypeId::of::<MySqlDialect>()),
-        ] {
-            assert_eq!(dialect.parser().dialect(), parser, "{dialect}");
-        }
     }
 }

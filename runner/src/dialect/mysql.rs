@@ -1,25 +1,12 @@
 //! MySQL 8 and MariaDB 10.11: DDL commits implicitly, enums live in each column, columns are
 //! changed by restating them whole (`MODIFY COLUMN`).
 
-use super::{
-    Action, Capabilities, ColumnChange, Dialect, EnumChange, EnumEdit, Quoting, RenderError,
-    SqlDialect,
-};
+use super::{Action, ColumnChange, EnumChange, EnumEdit, Quoting, RenderError, SqlDialect};
+use crate::dialect_kind::Dialect;
 use crate::model::{Column, ColumnDefault, ColumnType, ConstraintKind, Schema, temp_name};
 
 /// The MySQL/MariaDB renderer.
 pub struct MySql;
-
-static CAPS: Capabilities = Capabilities {
-    transactional_ddl: false,
-    alter_constraints: true,
-    add_column_constraints: true,
-    drop_column: true,
-    partial_indexes: false,
-    named_enums: false,
-    concurrent_index: false,
-    rename_column_rewrites_checks: false,
-};
 
 impl MySql {
     fn modify(&self, table: &str, column: &Column, schema: &Schema) -> Result<Action, RenderError> {
@@ -119,10 +106,6 @@ impl MySql {
 impl SqlDialect for MySql {
     fn dialect(&self) -> Dialect {
         Dialect::Mysql
-    }
-
-    fn caps(&self) -> &'static Capabilities {
-        &CAPS
     }
 
     fn quote(&self, ident: &str) -> String {

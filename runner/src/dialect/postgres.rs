@@ -1,24 +1,12 @@
 //! PostgreSQL (14+): transactional DDL, named enum types, identity columns, partial and
 //! concurrent indexes.
 
-use super::{
-    Action, Capabilities, ColumnChange, Dialect, EnumChange, EnumEdit, RenderError, SqlDialect,
-};
+use super::{Action, ColumnChange, EnumChange, EnumEdit, RenderError, SqlDialect};
+use crate::dialect_kind::Dialect;
 use crate::model::{Column, ColumnDefault, ColumnType, EnumType, Schema, temp_name};
 
 /// The PostgreSQL renderer.
 pub struct Postgres;
-
-static CAPS: Capabilities = Capabilities {
-    transactional_ddl: true,
-    alter_constraints: true,
-    add_column_constraints: true,
-    drop_column: true,
-    partial_indexes: true,
-    named_enums: true,
-    concurrent_index: true,
-    rename_column_rewrites_checks: true,
-};
 
 impl Postgres {
     fn alter(&self, table: &str, action: String) -> Action {
@@ -86,10 +74,6 @@ impl Postgres {
 impl SqlDialect for Postgres {
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
-    }
-
-    fn caps(&self) -> &'static Capabilities {
-        &CAPS
     }
 
     fn bool_literal(&self, value: bool) -> &'static str {

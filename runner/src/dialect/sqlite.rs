@@ -4,24 +4,13 @@
 //! See <https://www.sqlite.org/datatype3.html#determination_of_column_affinity>.
 
 use super::{
-    Action, Capabilities, ColumnChange, Dialect, EnumChange, EnumEdit, Rebuild, RenderError,
-    SqlDialect, rebuild,
+    Action, ColumnChange, EnumChange, EnumEdit, Rebuild, RenderError, SqlDialect, rebuild,
 };
+use crate::dialect_kind::Dialect;
 use crate::model::{Column, ColumnType, Schema};
 
 /// The SQLite renderer.
 pub struct Sqlite;
-
-static CAPS: Capabilities = Capabilities {
-    transactional_ddl: true,
-    alter_constraints: false,
-    add_column_constraints: false,
-    drop_column: false,
-    partial_indexes: true,
-    named_enums: false,
-    concurrent_index: false,
-    rename_column_rewrites_checks: true,
-};
 
 /// A view or trigger (or index the model does not know) read from `sqlite_master` before a
 /// rebuild, to be recreated after it.
@@ -38,10 +27,6 @@ pub struct LiveObject {
 impl SqlDialect for Sqlite {
     fn dialect(&self) -> Dialect {
         Dialect::Sqlite
-    }
-
-    fn caps(&self) -> &'static Capabilities {
-        &CAPS
     }
 
     fn column_type(&self, ty: &ColumnType, _schema: &Schema) -> Result<String, RenderError> {

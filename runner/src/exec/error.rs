@@ -4,7 +4,7 @@
 use super::transaction::Left;
 use crate::db::DbError;
 use crate::db::introspect::IntrospectError;
-use crate::dialect::Dialect;
+use crate::dialect_kind::Dialect;
 use crate::plan::PlanError;
 use crate::revision::SourceLoc;
 use crate::revision::graph::GraphError;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{ActionError, Migrator};
 use crate::db::{Db, Value};
-use crate::dialect::Dialect;
+use crate::dialect_kind::Dialect;
 use crate::plan::PlannedStep;
 
 /// The pause before the first retry; it doubles each time.

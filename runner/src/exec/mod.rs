@@ -22,8 +22,8 @@ use serde::Serialize;
 use crate::config::SandboxLimits;
 use crate::crash::{self, points};
 use crate::db::{Db, DbError, lock, sqlite_live};
-use crate::dialect::{Action, Dialect, sqlite};
-use crate::ops::TransformAction;
+use crate::dialect::{Action, TransformAction, sqlite};
+use crate::dialect_kind::Dialect;
 use crate::plan::{self, PlanError, PlannedStep, SchemaCache};
 use crate::revision::target::{self, Target};
 use crate::revision::{Repository, Revision};
@@ -385,7 +385,7 @@ impl<'a> Migrator<'a> {
     /// How a step of a step-by-step run commits here.
     pub(super) fn commit_mode(&self, step: &PlannedStep) -> Commit {
         let dialect = self.db.dialect();
-        if dialect.sql().caps().transactional_ddl {
+        if dialect.caps().transactional_ddl {
             if dialect == Dialect::Postgres && step.step.needs_no_transaction() {
                 Commit::AsItRuns
             } else {
@@ -446,9 +446,9 @@ impl<'a> Migrator<'a> {
             self.schemas.prepare_downgrade(self.repo, &applied, &path)?;
         }
         let needs_notice = path.iter().any(|id| {
-            self.repo.get(id).is_some_and(|r| {
-                !r.transactional || !self.db.dialect().sql().caps().transactional_ddl
-            })
+            self.repo
+                .get(id)
+                .is_some_and(|r| !r.transactional || !self.db.dialect().caps().transactional_ddl)
         });
         if needs_notice {
             self.progress.notice(&format!(
@@ -514,7 +514,7 @@ impl<'a> Migrator<'a> {
             }
             let (plan, new_heads) = self.plan(revision, direction, &applied, &after)?;
             let transactional =
-                revision.transactional && self.db.dialect().sql().caps().transactional_ddl;
+                revision.transactional && self.db.dialect().caps().transactional_ddl;
             let outcome = if transactional {
                 self.run_in_transaction(revision, &plan, &heads, &new_heads)
                     .await?

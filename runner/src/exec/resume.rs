@@ -12,7 +12,8 @@
 use super::{Commit, ExecError, Migrator};
 use crate::db::Value;
 use crate::db::introspect::introspect;
-use crate::dialect::Dialect;
+use crate::dialect::renderer;
+use crate::dialect_kind::Dialect;
 use crate::model::compare::comparable;
 use crate::model::{Schema, temp_name};
 use crate::ops::Step;
@@ -115,8 +116,8 @@ impl Migrator<'_> {
             for (table, column) in left_over {
                 let sql = format!(
                     "ALTER TABLE {} DROP COLUMN {}",
-                    dialect.sql().quote(&table),
-                    dialect.sql().quote(&column)
+                    renderer(dialect).quote(&table),
+                    renderer(dialect).quote(&column)
                 );
                 self.db.execute_script(&sql).await?;
             }
@@ -253,7 +254,7 @@ impl Migrator<'_> {
     async fn drop_index_concurrently(&mut self, name: &str) -> Result<(), ExecError> {
         let sql = format!(
             "DROP INDEX CONCURRENTLY IF EXISTS {}",
-            Dialect::Postgres.sql().quote(name)
+            renderer(Dialect::Postgres).quote(name)
         );
         self.db.execute_simple(&sql).await?;
         Ok(())
@@ -284,7 +285,7 @@ impl Migrator<'_> {
                             .get(&table)
                             .is_some_and(|t| t.columns.iter().any(|c| c.name == column))
                         {
-                            let dialect = self.db.dialect().sql();
+                            let dialect = renderer(self.db.dialect());
                             let sql = format!(
                                 "ALTER TABLE {} DROP COLUMN {}",
                                 dialect.quote(&table),

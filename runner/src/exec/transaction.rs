@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use super::{ActionError, Commit, ExecError, Migrator, Outcome, Ran};
 use crate::crash::{self, points};
 use crate::db::sqlite_live;
-use crate::dialect::Dialect;
+use crate::dialect_kind::Dialect;
 use crate::plan::{PlannedStep, RevisionPlan};
 use crate::revision::Revision;
 use crate::version_table::{self, HistoryEntry, NewEntry, Status};

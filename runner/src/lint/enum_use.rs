@@ -4,7 +4,7 @@
 //! rows to it passes on SQLite and MySQL and fails on PostgreSQL, in production. Found here
 //! before anything runs.
 
-use crate::dialect::Dialect;
+use crate::dialect_kind::Dialect;
 use crate::model::{ColumnType, Schema};
 use crate::ops::Step;
 use crate::ops::spec::ColumnSpec;

@@ -13,7 +13,7 @@ use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Token;
 
 use super::{ColumnDefault, ColumnType, EnumType, FkAction, Literal, Schema, Unique, pk_name};
-use crate::dialect::Dialect;
+use crate::dialect_kind::Dialect;
 
 /// The name an enum gets on databases where enums live in their column (SQLite, MySQL): the
 /// type's own name is not stored there, so both sides of a comparison use the column's place.
@@ -47,7 +47,7 @@ pub const INDEX_PREFIXES: [&str; 2] = ["ix_", "uqix_"];
 ///   [`normalize_expr`].
 pub fn comparable(schema: &Schema, dialect: Dialect) -> Schema {
     let mut out = schema.clone();
-    if !dialect.sql().caps().named_enums {
+    if !dialect.caps().named_enums {
         inline_enums(&mut out);
     }
     for table in out.tables.values_mut() {

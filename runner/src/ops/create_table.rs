@@ -7,7 +7,8 @@ use super::spec::{
     add_index, add_unique, check_columns,
 };
 use super::{Irreversible, Operation, RenderCx, Reversal, Step};
-use crate::dialect::{Action, Dialect, RenderError};
+use crate::dialect::{Action, RenderError};
+use crate::dialect_kind::Dialect;
 use crate::model::{PrimaryKey, Schema, SchemaError, Table, Unique, pk_name, unique_name};
 
 /// Creates a table.

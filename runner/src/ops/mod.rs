@@ -47,7 +47,7 @@ pub use drop_table::DropTable;
 pub use rename_column::RenameColumn;
 pub use rename_table::RenameTable;
 pub use sql::{RawSql, SqlText};
-pub use transform::{DownGrants, Transform, TransformAction};
+pub use transform::{DownGrants, Transform};
 
 /// One schema step of a revision, as written in YAML (`- add_column: {...}`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -222,7 +222,8 @@ pub struct Irreversible(pub String);
 pub(crate) mod testing {
     //! Helpers for the golden SQL tests of each operation.
     use super::*;
-    use crate::dialect::Dialect;
+    use crate::dialect::renderer;
+    use crate::dialect_kind::Dialect;
 
     /// Steps parsed from a YAML list.
     pub fn steps(yaml: &str) -> Vec<Step> {
@@ -310,7 +311,7 @@ pub(crate) mod testing {
         for dialect in Dialect::ALL {
             out.push_str(&format!("-- {dialect}\n"));
             let cx = RenderCx {
-                dialect: dialect.sql(),
+                dialect: renderer(dialect),
                 before,
                 after: &after,
             };

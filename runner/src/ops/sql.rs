@@ -7,7 +7,8 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{Irreversible, Operation, RenderCx, Reversal, Step};
-use crate::dialect::{Action, Dialect, RenderError};
+use crate::dialect::{Action, RenderError};
+use crate::dialect_kind::Dialect;
 use crate::model::{Schema, SchemaError};
 
 /// Runs raw SQL.

@@ -8,10 +8,10 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use super::{Irreversible, Operation, RenderCx, Reversal, Step};
-use crate::config::{parse_duration, parse_size};
-use crate::dialect::{Action, RenderError};
+use crate::dialect::{Action, RenderError, TransformAction};
 use crate::model::{Literal, Schema, SchemaError};
-use crate::vocab::{Direction, is_runner_table};
+use crate::units::{parse_duration, parse_size};
+use crate::vocab::{Direction, is_runner_table, is_transform_name};
 
 /// Runs a transform module.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -55,18 +55,6 @@ pub struct DownGrants {
     pub writes: Vec<String>,
 }
 
-/// What the executor runs for a transform step.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TransformAction {
-    pub module: String,
-    pub direction: Direction,
-    pub reads: Vec<String>,
-    pub writes: Vec<String>,
-    pub args: Vec<(String, String)>,
-    pub timeout: Option<Duration>,
-    pub memory_bytes: Option<u64>,
-}
-
 impl Transform {
     /// The arguments as the transform receives them.
     pub fn arg_pairs(&self) -> Vec<(String, String)> {
@@ -94,7 +82,7 @@ impl Transform {
 
 impl Operation for Transform {
     fn apply(&self, schema: &mut Schema) -> Result<(), SchemaError> {
-        if !crate::transforms::valid_name(&self.module) {
+        if !is_transform_name(&self.module) {
             return Err(SchemaError::Invalid(format!(
                 "'{}' is not a transform module name (lowercase letters, digits, '_' or '-')",
                 self.module

@@ -11,7 +11,7 @@ use rusqlite::ffi;
 
 use super::guard::Grants;
 use crate::db::DbError;
-use crate::dialect::Dialect;
+use crate::dialect_kind::Dialect;
 
 /// What the authorizer is checking against, and what it refused.
 struct Context<'a> {

@@ -19,7 +19,7 @@ use super::statement::{self, Prepared};
 use crate::db::Db;
 use crate::db::Value;
 use crate::db::bound::Params;
-use crate::dialect::Dialect;
+use crate::dialect_kind::Dialect;
 
 /// The most rows one statement of a batch carries.
 const MAX_ROWS: usize = 1000;

@@ -18,7 +18,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use rand::TryRng;
 use sha2::Sha256;
 
-use super::files::write_atomic;
+use crate::files::write_atomic;
 
 /// The secret key's file, in the cache folder.
 const KEY_FILE: &str = "key";

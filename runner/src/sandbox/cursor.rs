@@ -11,7 +11,8 @@ use super::sql::{
 use super::statement::Prepared;
 use crate::db::bound::{Bounds, Params, value_bytes};
 use crate::db::{Db, Value};
-use crate::dialect::Dialect;
+use crate::dialect::renderer;
+use crate::dialect_kind::Dialect;
 
 /// Where a cursor is.
 #[derive(Debug)]
@@ -39,7 +40,7 @@ pub struct Cursor {
 }
 
 fn quote(dialect: Dialect, name: &str) -> String {
-    dialect.sql().quote(name)
+    renderer(dialect).quote(name)
 }
 
 /// The name of the rowid that no column of a SQLite cursor's result hides (a column called

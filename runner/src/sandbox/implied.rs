@@ -15,7 +15,7 @@ use sqlparser::tokenizer::{Token, Tokenizer};
 
 use super::guard::{Actions, Allowed, Grants};
 use crate::db::{Db, DbError, Value};
-use crate::dialect::Dialect;
+use crate::dialect_kind::Dialect;
 
 /// A kind of change to one table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

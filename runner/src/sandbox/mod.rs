@@ -9,7 +9,6 @@ mod bindings;
 mod cache;
 pub mod cursor;
 pub mod engine;
-pub(crate) mod files;
 pub mod guard;
 pub mod host;
 mod implied;
@@ -151,7 +150,7 @@ pub async fn run(
     // not answer now is given up rather than waited for.
     if let Some(db) = store.data_mut().db.as_mut()
         && outcome.is_err()
-        && db.dialect() != crate::dialect::Dialect::Sqlite
+        && db.dialect() != crate::dialect_kind::Dialect::Sqlite
         && !db.answers_within(host::CANCEL_WAIT).await
     {
         db.abandon();
@@ -220,7 +219,7 @@ pub async fn module_info(wasm: &[u8]) -> Result<ModuleInfo, TransformError> {
         HostConfig {
             db: None,
             module: String::new(),
-            dialect: crate::dialect::Dialect::Sqlite,
+            dialect: crate::dialect_kind::Dialect::Sqlite,
             grants: Grants::default(),
             memory_bytes: 64 << 20,
             timeout: Duration::from_secs(10),

@@ -115,7 +115,7 @@ pub async fn confirm(
     }
     for function in &touched.functions {
         let name = function.rsplit('.').next().unwrap_or(function);
-        if !Grants::function_allowed(crate::dialect::Dialect::Postgres, name) {
+        if !Grants::function_allowed(crate::dialect_kind::Dialect::Postgres, name) {
             return Ok(Err(format!(
                 "PostgreSQL's plan scans the function {function}, which transforms may not call"
             )));

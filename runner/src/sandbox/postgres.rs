@@ -6,7 +6,7 @@ use super::guard::{self, Grants};
 use super::sql::SqlError;
 use super::statement::{self, PostgresForm, Prepared};
 use crate::db::{Db, DbError, Value};
-use crate::dialect::Dialect;
+use crate::dialect_kind::Dialect;
 
 /// A PostgreSQL statement's form for the server, learnt on its first run: each placeholder
 /// cast from text to the type the server infers for it (`CAST(CAST($1 AS TEXT) AS deal_state)`),

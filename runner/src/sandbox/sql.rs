@@ -19,7 +19,8 @@ use super::postgres::{confirm_plan, postgres_form, postgres_params, too_large_va
 use super::statement::{Prepared, StatementError};
 use crate::db::bound::{Bounded, Bounds, Params, value_bytes};
 use crate::db::{Db, DbError, Rows, Value};
-use crate::dialect::{Dialect, Quoting, push_string_literal};
+use crate::dialect::{Quoting, push_string_literal};
+use crate::dialect_kind::Dialect;
 
 /// The most rows one `query` returns; larger results need a cursor.
 pub const MAX_QUERY_ROWS: usize = 100_000;

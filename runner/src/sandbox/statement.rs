@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use super::guard::{self, Allowed, Checked, Denied, Grants};
 use crate::db::Value;
-use crate::dialect::Dialect;
+use crate::dialect_kind::Dialect;
 
 /// A checked statement, and what running it needs worked out once.
 #[derive(Debug)]

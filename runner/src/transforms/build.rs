@@ -12,7 +12,7 @@ use super::env::toolchain_command;
 use super::{
     Lock, LockEntry, Project, TARGET, TransformsError, crates, io_error, sdk, source_hash,
 };
-use crate::sandbox::files::write_atomic;
+use crate::files::write_atomic;
 
 /// What a build produced.
 #[derive(Debug, Clone, serde::Serialize)]

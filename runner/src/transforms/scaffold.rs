@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use toml_edit::{Array, DocumentMut, Item, Value};
 
 use super::{Project, TransformsError, io_error, sdk};
+use crate::vocab::is_transform_name;
 
 const WORKSPACE: &str = r#"# Transform crates, one folder each (`runner new-transform NAME`), built to wasm32-wasip2 by
 # `runner build`.
@@ -63,19 +64,9 @@ runner_guest_sdk::transform!(up = up, down = down);
     )
 }
 
-/// True if `name` can name a transform crate and module.
-pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-}
-
 /// Creates `<transforms>/<name>/` and adds it to the workspace (created if missing).
 pub fn new_transform(project: &Project, name: &str) -> Result<PathBuf, TransformsError> {
-    if !valid_name(name) {
+    if !is_transform_name(name) {
         return Err(TransformsError::Build(format!(
             "'{name}' cannot name a transform: use lowercase letters, digits, '_' or '-', starting with a letter"
         )));

@@ -51,7 +51,7 @@ pub fn install(workspace: &Path) -> std::io::Result<()> {
         if std::fs::read_to_string(&path).is_ok_and(|existing| existing == *text) {
             continue;
         }
-        crate::sandbox::files::write_atomic(&path, text.as_bytes())?;
+        crate::files::write_atomic(&path, text.as_bytes())?;
     }
     let ignore = workspace.join(".runner/.gitignore");
     if !ignore.exists() {

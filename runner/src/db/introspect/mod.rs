@@ -10,7 +10,7 @@ mod sqlite;
 use indexmap::IndexMap;
 
 use crate::db::{Db, DbError, Rows, Value};
-use crate::dialect::Dialect;
+use crate::dialect_kind::Dialect;
 use crate::model::compare::canonical_sql_default;
 use crate::model::{ColumnDefault, ColumnType, FkAction, ForeignKey, Literal, Schema, Table};
 pub(crate) use crate::vocab::is_runner_table;

@@ -232,7 +232,7 @@ pub fn shape(statement: &Statement, table: &str) -> Option<BatchShape> {
 mod tests {
     use super::super::{Grants, check};
     use super::*;
-    use crate::dialect::Dialect;
+    use crate::dialect_kind::Dialect;
 
     fn shape_of(sql: &str, dialect: Dialect) -> Option<BatchShape> {
         check(sql, dialect, &Grants::new(&["u".into()], &["t".into()]))

@@ -9,7 +9,7 @@
 //! holds every value a transform reads; and functions whose answer is session state or
 //! randomness the revision cannot reproduce (`random`, `last_insert_id`, `found_rows`).
 
-use crate::dialect::Dialect;
+use crate::dialect_kind::Dialect;
 
 /// Functions every dialect has under the same name and meaning.
 const COMMON: &[&str] = &[

@@ -20,7 +20,7 @@ use sqlparser::ast::{Expr, ObjectName, ObjectNamePart, Statement};
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer, Whitespace};
 
-use crate::dialect::Dialect;
+use crate::dialect_kind::Dialect;
 use crate::vocab::is_runner_table;
 
 /// The tables a transform step declares.

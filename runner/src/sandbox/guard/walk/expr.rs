@@ -8,7 +8,7 @@ use sqlparser::ast::{
 };
 
 use super::{Placeholder, Walk, Walked, absent, deny, function_name};
-use crate::dialect::Dialect;
+use crate::dialect_kind::Dialect;
 use crate::sandbox::guard::{fold, functions};
 
 impl Walk<'_> {

@@ -16,7 +16,7 @@ mod expr;
 mod write;
 
 use super::{Actions, Denied, Grants, fold, functions, is_reserved, table_name};
-use crate::dialect::Dialect;
+use crate::dialect_kind::Dialect;
 
 /// How deeply expressions and queries may nest. Deeper trees are refused before anything
 /// recursive (rendering, comparing) touches them.

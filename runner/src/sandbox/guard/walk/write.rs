@@ -8,7 +8,7 @@ use sqlparser::ast::{
 };
 
 use super::{Source, Walk, Walked, absent, deny, empty};
-use crate::dialect::Dialect;
+use crate::dialect_kind::Dialect;
 use crate::sandbox::guard::{Denied, fold, is_reserved, table_name};
 
 impl Walk<'_> {

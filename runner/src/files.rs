@@ -1,5 +1,6 @@
 //! Writing a file whole or not at all, for the files several runners may read while one
-//! writes: compiled components in the cache, `transforms.lock`, built modules, the guest SDK.
+//! writes: compiled components in the cache, `transforms.lock`, built modules, the guest SDK. A
+//! leaf, as both `sandbox` (the cache) and `transforms` (the rest) write such files.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
