@@ -142,3 +142,139 @@ async fn current_shows_effective_heads() {
         "{text}"
     );
 }
+
+/// Runs `runner --format json ARGS` in `project` against `url` and returns its one JSON value,
+/// after checking the exit code.
+fn json_of(project: &Project, url: &str, args: &[&str], code: i32) -> serde_json::Value {
+    let out = project
+        .runner(Some(url))
+        .args(["--format", "json"])
+        .args(args)
+        .output()
+        .expect("runner");
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{args:?}: stdout is not one JSON value ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// The keys of a JSON object, sorted.
+fn keys(value: &serde_json::Value) -> Vec<String> {
+    let mut keys: Vec<String> = value
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {value}"))
+        .keys()
+        .cloned()
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// Every command's success prints one JSON value with the shape docs/json.md gives.
+#[tokio::test]
+async fn every_command_prints_its_documented_shape() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("crm.db").display());
+    let demo = Project::demo();
+    let run = |args: &[&str]| json_of(&demo, &url, args, 0);
+
+    assert_eq!(keys(&run(&["createdb"])), ["action", "changed", "database"]);
+    let up = run(&["upgrade", "a92f3b7c1e05"]);
+    assert_eq!(keys(&up), ["database", "heads", "ran"]);
+    assert_eq!(
+        keys(&up["ran"][0]),
+        ["direction", "duration_ms", "message", "revision", "steps"]
+    );
+    assert_eq!(
+        keys(&run(&["current"])),
+        ["database", "effective_heads", "half_applied", "heads"]
+    );
+    assert_eq!(
+        keys(&run(&["status"])),
+        [
+            "database",
+            "effective_heads",
+            "half_applied",
+            "heads",
+            "pending"
+        ]
+    );
+    let revision_info = [
+        "branch_labels",
+        "created",
+        "depends_on",
+        "is_base",
+        "is_branch_point",
+        "is_head",
+        "message",
+        "parents",
+        "path",
+        "revision",
+    ];
+    let heads = run(&["heads"]);
+    assert_eq!(keys(&heads[0]), revision_info);
+    let branches = run(&["branches"]);
+    let mut with_children: Vec<&str> = revision_info.to_vec();
+    with_children.push("children");
+    with_children.sort();
+    assert_eq!(keys(&branches[0]), with_children);
+    let history = run(&["history", "-i"]);
+    let mut with_applied: Vec<&str> = revision_info.to_vec();
+    with_applied.push("applied");
+    with_applied.sort();
+    assert_eq!(keys(&history[0]), with_applied);
+    let show = run(&["show", "a92f3b7c1e05"]);
+    for key in [
+        "upgrade",
+        "downgrade",
+        "downgrade_auto",
+        "dialect",
+        "transactional",
+    ] {
+        assert!(show.get(key).is_some(), "show has no {key}: {show}");
+    }
+    assert_eq!(keys(&show["upgrade"][0]), ["at", "describe", "sql", "step"]);
+    assert_eq!(
+        keys(&run(&["diff"])),
+        ["clean", "database", "drift", "heads"]
+    );
+    assert_eq!(
+        keys(&json_of(&demo, &url, &["lint"], 0)),
+        ["clean", "findings"]
+    );
+    assert_eq!(
+        keys(&run(&["stamp", "a92f3b7c1e05"])),
+        ["database", "heads"]
+    );
+    assert_eq!(keys(&run(&["repair"])), ["database", "repaired"]);
+    let down = run(&["downgrade", "base"]);
+    assert_eq!(keys(&down), ["database", "heads", "ran"]);
+    assert_eq!(down["ran"][0]["direction"], "down");
+    let written = run(&[
+        "revision",
+        "-m",
+        "more",
+        "--head",
+        "a92f3b7c1e05",
+        "--splice",
+    ]);
+    assert_eq!(keys(&written), ["parents", "path", "revision"]);
+    let merged = run(&["merge", "heads", "-m", "join"]);
+    assert_eq!(keys(&merged), ["parents", "path", "revision"]);
+    assert_eq!(
+        keys(&run(&["dropdb", "--yes"])),
+        ["action", "changed", "database"]
+    );
+
+    let fresh = Project::new();
+    let init = json_of(&fresh, &url, &["init", "app"], 0);
+    assert_eq!(keys(&init), ["created"]);
+}

@@ -245,9 +245,15 @@ impl Project {
         Project { dir }
     }
 
-    /// A project holding a copy of the demo CRM revisions, with the example transforms.
+    /// A project holding a copy of the demo CRM revisions and its `schema.yaml`, with the
+    /// example transforms.
     pub fn demo() -> Project {
         let project = Project::with_examples();
+        std::fs::copy(
+            workspace_root().join("schema.yaml"),
+            project.dir.path().join("schema.yaml"),
+        )
+        .expect("copy schema.yaml");
         let source = workspace_root().join("migrations/versions");
         for entry in std::fs::read_dir(&source).expect("demo revisions") {
             let path = entry.expect("entry").path();

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::show::DialectArg;
 use super::{Context, Format, UsageError};
 use crate::dialect_kind::Dialect;
 use crate::lint::{Finding, LintOptions, lint};
@@ -25,7 +26,7 @@ pub struct DialectsArg {
     /// A database the project runs on (repeat for several); PostgreSQL's locking and enum
     /// rules apply only when it is among them [default: all three]
     #[arg(long = "dialect", value_enum, value_name = "DIALECT")]
-    pub dialects: Vec<DialectName>,
+    pub dialects: Vec<DialectArg>,
 }
 
 impl DialectsArg {
@@ -37,24 +38,6 @@ impl DialectsArg {
                     .dialects
                     .iter()
                     .any(|d| Dialect::from(*d) == Dialect::Postgres),
-        }
-    }
-}
-
-/// A database, as the command line names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum DialectName {
-    Sqlite,
-    Postgres,
-    Mysql,
-}
-
-impl From<DialectName> for Dialect {
-    fn from(name: DialectName) -> Self {
-        match name {
-            DialectName::Sqlite => Dialect::Sqlite,
-            DialectName::Postgres => Dialect::Postgres,
-            DialectName::Mysql => Dialect::Mysql,
         }
     }
 }
