@@ -50,7 +50,7 @@ impl Problem {
     pub fn location(&self) -> String {
         self.at
             .as_ref()
-            .map(|p| format!("{}:{}:{}: ", p.file, p.line, p.column))
+            .map(|place| format!("{place}: "))
             .unwrap_or_default()
     }
 }

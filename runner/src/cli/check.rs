@@ -64,19 +64,24 @@ struct Findings {
 }
 
 impl Findings {
+    /// A check that found `problems` (passed when there are none: `ok` says what passed).
     fn record(&mut self, check: &'static str, problems: Vec<Problem>, ok: String) {
-        let status = if problems.is_empty() { "ok" } else { "failed" };
-        let summary = match problems.len() {
-            0 => ok,
-            1 => "1 problem".into(),
-            n => format!("{n} problems"),
+        self.verdict(check, problems.len(), "problem", ok);
+        self.problems.extend(problems);
+    }
+
+    /// A check's verdict from how many `what`s it found.
+    fn verdict(&mut self, check: &'static str, found: usize, what: &str, ok: String) {
+        let (status, summary) = match found {
+            0 => ("ok", ok),
+            1 => ("failed", format!("1 {what}")),
+            n => ("failed", format!("{n} {what}s")),
         };
         self.verdicts.push(Verdict {
             check,
             status,
             summary,
         });
-        self.problems.extend(problems);
     }
 
     fn skip(&mut self, check: &'static str, why: impl Into<String>) {
@@ -137,16 +142,7 @@ pub async fn run(cx: &Context, args: &Args) -> anyhow::Result<i32> {
     }
 
     let findings = lint(&repo, None, args.dialects.options())?;
-    let lint_summary = "no findings".to_string();
-    found.verdicts.push(Verdict {
-        check: "lint",
-        status: if findings.is_empty() { "ok" } else { "failed" },
-        summary: if findings.is_empty() {
-            lint_summary
-        } else {
-            format!("{} finding(s)", findings.len())
-        },
-    });
+    found.verdict("lint", findings.len(), "finding", "no findings".into());
 
     let clean = found.problems.is_empty() && findings.is_empty();
     match cx.format {

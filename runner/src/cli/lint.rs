@@ -83,12 +83,7 @@ fn revisions_in(
 /// The findings as compiler-style lines, then a count (or that there are none).
 pub fn print_findings(findings: &[Finding], quiet: bool) {
     for finding in findings {
-        println!(
-            "{}: {}: {}",
-            finding.location(),
-            finding.code,
-            finding.message
-        );
+        println!("{}: {}: {}", finding.at, finding.code, finding.message);
         println!(
             "    revision {}, step {}: {}",
             finding.revision, finding.step, finding.operation

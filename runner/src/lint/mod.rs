@@ -50,7 +50,7 @@ pub struct Finding {
     pub explain: &'static str,
 }
 
-/// Where a finding is, for JSON.
+/// Where a finding or a check's problem is: a place in a file, shaped for JSON.
 #[derive(Debug, Clone, Serialize)]
 pub struct Place {
     pub file: String,
@@ -68,10 +68,10 @@ impl From<&SourceLoc> for Place {
     }
 }
 
-impl Finding {
-    /// `file:line:col`.
-    pub fn location(&self) -> String {
-        format!("{}:{}:{}", self.at.file, self.at.line, self.at.column)
+impl std::fmt::Display for Place {
+    /// `file:line:col`, as compilers print a place.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
     }
 }
 
@@ -83,45 +83,23 @@ pub fn lint(
     only: Option<&HashSet<String>>,
     options: LintOptions,
 ) -> Result<Vec<Finding>, SourceError> {
-    let mut after: HashMap<String, Schema> = HashMap::new();
     let mut findings = Vec::new();
-    for revision in repo.ordered() {
-        let mut schema = schema_before(repo, revision, &after)?;
-        if only.is_none_or(|only| only.contains(&revision.id)) {
-            let ignores = ignores_of(revision)?;
-            for finding in lint_revision(revision, &schema, options)? {
-                let silenced = ignores
-                    .get(&(finding.at.line, finding.at.column))
-                    .is_some_and(|codes| codes.contains(&finding.code));
-                if !silenced {
-                    findings.push(finding);
-                }
+    repo.replay(|revision, before| {
+        if only.is_some_and(|only| !only.contains(&revision.id)) {
+            return Ok(());
+        }
+        let ignores = ignores_of(revision)?;
+        for finding in lint_revision(revision, before, options)? {
+            let silenced = ignores
+                .get(&(finding.at.line, finding.at.column))
+                .is_some_and(|codes| codes.contains(&finding.code));
+            if !silenced {
+                findings.push(finding);
             }
         }
-        apply_steps(revision, &revision.upgrade, &mut schema)?;
-        after.insert(revision.id.clone(), schema);
-    }
+        Ok(())
+    })?;
     Ok(findings)
-}
-
-/// The schema `revision` meets: its parent's when it has one, else its ancestors' replayed.
-fn schema_before(
-    repo: &Repository,
-    revision: &Revision,
-    after: &HashMap<String, Schema>,
-) -> Result<Schema, SourceError> {
-    if revision.parents.len() == 1
-        && revision.depends_on.is_empty()
-        && let Some(parent) = after.get(&revision.parents[0])
-    {
-        return Ok(parent.clone());
-    }
-    let mut before = repo
-        .graph
-        .ancestors(std::slice::from_ref(&revision.id))
-        .map_err(|e| revision.error_at(&revision.locs.id, e.to_string()))?;
-    before.remove(&revision.id);
-    repo.schema_of(&before)
 }
 
 /// The codes each step silences, by the step's line and column.
@@ -140,14 +118,6 @@ fn ignores_of(revision: &Revision) -> Result<HashMap<(u64, u64), HashSet<Code>>,
         }
     }
     Ok(out)
-}
-
-/// Every code a project's files may name, checked (the codes of `lint: {ignore: [...]}`).
-pub fn check_ignores(repo: &Repository) -> Result<(), SourceError> {
-    for revision in repo.ordered() {
-        ignores_of(revision)?;
-    }
-    Ok(())
 }
 
 /// The findings of one revision's upgrade steps, `schema` being the schema it meets.

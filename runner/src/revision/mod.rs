@@ -210,9 +210,13 @@ impl Repository {
         Ok(schema)
     }
 
-    /// Replays every revision onto the schema it will meet (its ancestors'), in graph order,
-    /// and checks explicit downgrade steps against the schema after it.
-    fn validate(&self) -> Result<(), SourceError> {
+    /// Calls `visit` with every revision, in upgrade order, and the schema it meets (its
+    /// ancestors'). The schema after each revision is kept for its children, so a history
+    /// without merges replays each step once.
+    pub fn replay(
+        &self,
+        mut visit: impl FnMut(&Revision, &Schema) -> Result<(), SourceError>,
+    ) -> Result<(), SourceError> {
         let mut after: std::collections::HashMap<&str, Schema> = std::collections::HashMap::new();
         for revision in self.ordered() {
             let single_parent = revision.parents.len() == 1 && revision.depends_on.is_empty();
@@ -230,6 +234,17 @@ impl Repository {
                     self.schema_of(&before)?
                 }
             };
+            visit(revision, &schema)?;
+            apply_steps(revision, &revision.upgrade, &mut schema)?;
+            after.insert(revision.id.as_str(), schema);
+        }
+        Ok(())
+    }
+
+    /// Replays every revision onto the schema it will meet, and checks explicit downgrade
+    /// steps against the schema after it.
+    fn validate(&self) -> Result<(), SourceError> {
+        self.replay(|revision, before| {
             if revision.transactional
                 && let Some(step) = revision
                     .written_steps()
@@ -240,14 +255,13 @@ impl Repository {
                     "`concurrently` cannot run inside a transaction: set `transactional: false` on this revision",
                 ));
             }
-            apply_steps(revision, &revision.upgrade, &mut schema)?;
             if let Downgrade::Steps(steps) = &revision.downgrade {
-                let mut down = schema.clone();
+                let mut down = before.clone();
+                apply_steps(revision, &revision.upgrade, &mut down)?;
                 apply_steps(revision, steps, &mut down)?;
             }
-            after.insert(revision.id.as_str(), schema);
-        }
-        Ok(())
+            Ok(())
+        })
     }
 }
 
