@@ -3,10 +3,15 @@
 //! its history row commit together or not at all. On MySQL/MariaDB, where DDL commits as it
 //! runs, progress is recorded step by step so a failure says exactly how far it got.
 //!
-//! One runner at a time: PostgreSQL and MySQL hold a session lock for the whole run; SQLite
-//! takes its write lock per revision (`BEGIN IMMEDIATE`) and re-reads the version table inside
-//! it, so two runners started together each apply what the other has not.
+//! One runner at a time: PostgreSQL and MySQL hold a session lock for the whole run; SQLite an
+//! exclusive `flock` on `<db>-runner.lock`, and its write lock per revision (`BEGIN
+//! IMMEDIATE`), re-reading the version table inside it.
+//!
+//! `actions.rs` carries out a step's actions, `transaction.rs` commits them (a revision whole,
+//! or step by step with its record), `resume.rs` finishes a half-done revision, `locks.rs`
+//! retries a step that waited too long for a table lock, `stamp.rs` is `stamp` and `repair`.
 
+mod actions;
 mod error;
 mod locks;
 mod resume;
@@ -20,16 +25,16 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::config::SandboxLimits;
-use crate::crash::{self, points};
-use crate::db::{Db, DbError, lock, sqlite_live};
-use crate::dialect::{Action, TransformAction, sqlite};
+use crate::db::{Db, lock};
+use crate::dialect::Action;
 use crate::dialect_kind::Dialect;
-use crate::plan::{self, PlanError, PlannedStep, SchemaCache};
+use crate::plan::{self, PlannedStep, SchemaCache};
 use crate::revision::target::{self, Target};
 use crate::revision::{Repository, Revision};
-use crate::sandbox::{self, TransformCall, TransformListener};
+use crate::sandbox::TransformListener;
 use crate::transforms::Modules;
 use crate::version_table::{self, Direction, HistoryEntry};
+use actions::ActionError;
 pub use error::{ExecError, HalfApplied, StepFailure};
 pub use transaction::Left;
 
@@ -128,33 +133,23 @@ pub struct Migrator<'a> {
     lock_attempt: u32,
 }
 
-/// Why one action of a step failed.
-pub(super) enum ActionError {
-    Db(DbError),
-    Message(String),
-}
-
-impl std::fmt::Display for ActionError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Db(error) => error.fmt(f),
-            Self::Message(reason) => f.write_str(reason),
-        }
-    }
-}
-
-impl From<DbError> for ActionError {
-    fn from(error: DbError) -> Self {
-        Self::Db(error)
-    }
-}
-
 enum Outcome {
     Done(Ran),
     /// Another runner changed the version table before the write lock was ours, or a
     /// statement gave up waiting for a table lock and the revision was rolled back: run it
     /// again.
     Retry,
+}
+
+/// What a run covers, after finishing any half-done revision it resumes.
+#[derive(Clone, Copy)]
+enum Scope<'t> {
+    /// Everything up (or down) to a target.
+    To(&'t Target),
+    /// Exactly one revision.
+    Only(&'t str),
+    /// Nothing more.
+    Nothing,
 }
 
 /// How a step of a step-by-step run commits.
@@ -213,18 +208,18 @@ impl<'a> Migrator<'a> {
 
     /// Applies revisions up to `target`.
     pub async fn upgrade(&mut self, target: &Target) -> Result<Vec<Ran>, ExecError> {
-        self.locked(Direction::Up, Some(target)).await
+        self.locked(Direction::Up, Scope::To(target)).await
     }
 
     /// Reverts revisions down to `target`.
     pub async fn downgrade(&mut self, target: &Target) -> Result<Vec<Ran>, ExecError> {
-        self.locked(Direction::Down, Some(target)).await
+        self.locked(Direction::Down, Scope::To(target)).await
     }
 
     /// Finishes a downgrade a run left half applied, and reverts nothing more.
     pub async fn resume_downgrade(&mut self) -> Result<Vec<Ran>, ExecError> {
         self.options.resume = true;
-        self.locked(Direction::Down, None).await
+        self.locked(Direction::Down, Scope::Nothing).await
     }
 
     /// Applies (or reverts) exactly the revision `id`, whose parents are applied (or whose
@@ -235,34 +230,16 @@ impl<'a> Migrator<'a> {
         id: &str,
         direction: Direction,
     ) -> Result<Option<Ran>, ExecError> {
-        lock::acquire(self.db, self.options.lock_timeout).await?;
-        let result = async {
-            self.prepare_tables().await?;
-            let (_, applied) = self.applied().await?;
-            self.verify(&applied, direction).await?;
-            if direction == Direction::Down {
-                self.schemas
-                    .prepare_downgrade(self.repo, &applied, &[id.to_string()])?;
-            }
-            self.run_revision(id, direction).await
-        }
-        .await;
-        let released = lock::release(self.db).await;
-        let ran = result?;
-        released?;
-        if ran.is_some() {
-            self.completed.push(id.to_string());
-        }
-        Ok(ran)
+        Ok(self.locked(direction, Scope::Only(id)).await?.pop())
     }
 
     async fn locked(
         &mut self,
         direction: Direction,
-        target: Option<&Target>,
+        scope: Scope<'_>,
     ) -> Result<Vec<Ran>, ExecError> {
         lock::acquire(self.db, self.options.lock_timeout).await?;
-        let result = self.run(direction, target).await;
+        let result = self.run(direction, scope).await;
         self.heads = None;
         let released = lock::release(self.db).await;
         let ran = result?;
@@ -406,11 +383,7 @@ impl<'a> Migrator<'a> {
         }
     }
 
-    async fn run(
-        &mut self,
-        direction: Direction,
-        target: Option<&Target>,
-    ) -> Result<Vec<Ran>, ExecError> {
+    async fn run(&mut self, direction: Direction, scope: Scope<'_>) -> Result<Vec<Ran>, ExecError> {
         self.prepare_tables().await?;
         let (heads, applied) = self.applied().await?;
         if self.db.dialect() != Dialect::Sqlite {
@@ -429,16 +402,18 @@ impl<'a> Migrator<'a> {
             self.progress
                 .notice("nothing to resume: no revision was left half applied");
         }
-        let Some(target) = target else {
+        if let Scope::Nothing = scope {
             return Ok(ran);
-        };
+        }
         let (_, applied) = self.applied().await?;
         let graph = &self.repo.graph;
-        let path = match direction {
-            Direction::Up => {
+        let path = match (scope, direction) {
+            (Scope::Nothing, _) => return Ok(ran),
+            (Scope::Only(id), _) => vec![id.to_string()],
+            (Scope::To(target), Direction::Up) => {
                 graph.upgrade_path(&applied, &target::resolve_up(target, graph, &applied)?)?
             }
-            Direction::Down => {
+            (Scope::To(target), Direction::Down) => {
                 graph.downgrade_path(&applied, &target::resolve_down(target, graph, &applied)?)?
             }
         };
@@ -556,131 +531,6 @@ impl<'a> Migrator<'a> {
         self.check_transforms(revision, &plan)?;
         let new_heads = self.repo.graph.heads_of(after)?;
         Ok((plan, new_heads))
-    }
-
-    /// Every transform a plan runs must be loaded, and have a `down` where it runs backwards:
-    /// found before anything runs, so a downgrade never stops half way for it.
-    fn check_transforms(
-        &self,
-        revision: &Revision,
-        plan: &plan::RevisionPlan,
-    ) -> Result<(), ExecError> {
-        for step in &plan.steps {
-            for action in &step.actions {
-                let Action::Transform(transform) = action else {
-                    continue;
-                };
-                let Some(module) = self.modules.get(&transform.module) else {
-                    return Err(ExecError::Plan(PlanError::Invalid(revision.error_at(
-                        &step.loc,
-                        format!(
-                            "transform module '{}' is not loaded; run `runner build`",
-                            transform.module
-                        ),
-                    ))));
-                };
-                if transform.direction == Direction::Down && !module.has_down {
-                    return Err(ExecError::Plan(PlanError::Irreversible(revision.error_at(
-                        &step.loc,
-                        format!(
-                            "revision {} cannot be downgraded: transform {} has no `down`, so this step cannot be reversed; give it one, or write the revision's `downgrade` steps",
-                            revision.id, transform.module
-                        ),
-                    ))));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Runs one action; `in_transaction` says whether the revision's (or the step's)
-    /// transaction is open around it.
-    pub(super) async fn run_action(
-        &mut self,
-        action: &Action,
-        in_transaction: bool,
-    ) -> Result<(), ActionError> {
-        match action {
-            Action::Sql(sql) => Ok(self.db.execute_script(sql).await.map(drop)?),
-            Action::Rebuild(rebuild) => {
-                let live = sqlite_live::live_state(self.db, &rebuild.table).await?;
-                for statement in sqlite::rebuild_statements(rebuild, &live) {
-                    self.db.execute_script(&statement).await?;
-                    crash::point(points::REBUILD_STATEMENT);
-                }
-                for view in live.objects.iter().filter(|o| o.kind == "view") {
-                    if let Err(e) = sqlite_live::check_view(self.db, &view.name).await {
-                        return Err(ActionError::Message(format!(
-                            "view '{}' no longer works once '{}' is rebuilt ({e}); drop or redefine it in an earlier `sql` step",
-                            view.name, rebuild.table
-                        )));
-                    }
-                }
-                Ok(())
-            }
-            Action::Transform(transform) => self.run_transform(transform, in_transaction).await,
-        }
-    }
-
-    async fn run_transform(
-        &mut self,
-        transform: &TransformAction,
-        in_transaction: bool,
-    ) -> Result<(), ActionError> {
-        let Some(module) = self.modules.get(&transform.module) else {
-            return Err(ActionError::Message(format!(
-                "module '{}' is not loaded",
-                transform.module
-            )));
-        };
-        let call = TransformCall {
-            module: &transform.module,
-            wasm: &module.wasm,
-            sha256: &module.sha256,
-            direction: transform.direction,
-            reads: &transform.reads,
-            writes: &transform.writes,
-            args: &transform.args,
-            timeout: transform.timeout.unwrap_or(self.options.sandbox.timeout),
-            memory_bytes: transform
-                .memory_bytes
-                .unwrap_or(self.options.sandbox.memory_bytes),
-        };
-        let listener = self.progress.transform_listener(&transform.module);
-        // Outside the revision's transaction (MySQL, `transactional: false`), a transform still
-        // gets one of its own: its writes commit together or not at all, and PostgreSQL
-        // cursors only exist inside a transaction.
-        let own_transaction = !in_transaction;
-        if own_transaction {
-            self.db.begin().await?;
-        }
-        match sandbox::run(self.db, &call, listener).await {
-            Ok(report) => {
-                tracing::debug!(
-                    "transform {}: {:?} ({:?})",
-                    transform.module,
-                    report.stats,
-                    report.origin
-                );
-                if own_transaction && let Err(e) = self.db.commit().await {
-                    // SQLite keeps the transaction open when COMMIT fails.
-                    if let Err(rollback) = self.db.rollback().await {
-                        tracing::warn!("rollback failed after an error: {rollback}");
-                    }
-                    return Err(e.into());
-                }
-                Ok(())
-            }
-            Err(error) => {
-                if own_transaction && let Err(e) = self.db.rollback().await {
-                    tracing::warn!("rollback failed after an error: {e}");
-                }
-                Err(ActionError::Message(format!(
-                    "transform {}: {error}",
-                    transform.module
-                )))
-            }
-        }
     }
 
     fn failure(
