@@ -341,6 +341,14 @@ async fn the_projects_own_database_is_never_used_and_a_full_scratch_one_is_refus
         stderr.contains("is not empty (it holds keep); give it an empty one"),
         "{stderr}"
     );
+    // Typed on the command line, the URL is the scratch database even when DATABASE_URL says
+    // the same: refused as well.
+    let output = demo
+        .runner(Some(&url))
+        .args(["check", "--database-url", &url])
+        .output()
+        .expect("check");
+    assert_eq!(output.status.code(), Some(2));
     let mut db = test_db.connect().await;
     assert_eq!(dump(&mut db).await, before);
     db.close().await.expect("close");

@@ -22,7 +22,8 @@ mod upgrade;
 use std::cmp::Reverse;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
 use crate::config::{CONFIG_FILE, Config, ConfigError, Overrides};
@@ -118,8 +119,9 @@ pub struct Context {
     pub format: Format,
     pub verbose: u8,
     pub quiet: bool,
-    /// `--database-url` as given on the command line (not from `DATABASE_URL` or the config
-    /// file): the scratch database of `check`, which must never default to the project's own.
+    /// `--database-url` when typed on the command line (not taken from `DATABASE_URL` or the
+    /// config file): the scratch database of `check`, which must never default to the
+    /// project's own.
     pub explicit_database_url: Option<String>,
 }
 
@@ -219,14 +221,19 @@ pub struct UsageError(pub String);
 
 /// Parses the command line, runs it, prints any error, and returns the exit code.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|matches| Ok((Cli::from_arg_matches(&matches)?, matches)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(error) => return usage_error(error),
     };
+    // `check` must tell a URL typed on its command line from DATABASE_URL (the project's).
+    let typed_url = matches.value_source("database_url") == Some(ValueSource::CommandLine);
     init_logging(cli.verbose, cli.quiet);
     let secrets = secrets(&cli);
     let json = cli.format == Format::Json;
-    match start(cli) {
+    match start(cli, typed_url) {
         Ok(code) => code,
         Err(error) => {
             let mut text = format!("{error:#}");
@@ -271,7 +278,7 @@ fn usage_error(error: clap::Error) -> i32 {
 }
 
 /// Checks the global flags against the command, reads the configuration once, and runs it.
-fn start(cli: Cli) -> anyhow::Result<i32> {
+fn start(cli: Cli, typed_url: bool) -> anyhow::Result<i32> {
     let is_history = matches!(cli.command, Command::Project(ProjectCommand::History(_)));
     if cli.format == Format::Dot && !is_history {
         return Err(UsageError(
@@ -288,10 +295,7 @@ fn start(cli: Cli) -> anyhow::Result<i32> {
         format: cli.format,
         verbose: cli.verbose,
         quiet: cli.quiet,
-        explicit_database_url: cli
-            .database_url
-            .clone()
-            .filter(|url| std::env::var("DATABASE_URL").ok().as_ref() != Some(url)),
+        explicit_database_url: cli.database_url.clone().filter(|_| typed_url),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
