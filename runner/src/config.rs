@@ -256,21 +256,25 @@ mod tests {
         assert_eq!(config.migrations_dir, PathBuf::from("elsewhere"));
     }
 
+    /// The error loading `path` gives once it holds `text`.
+    fn load_error(path: &std::path::Path, text: &str) -> String {
+        std::fs::write(path, text).unwrap();
+        Config::load(&Overrides {
+            config: Some(path.to_path_buf()),
+            ..Overrides::default()
+        })
+        .unwrap_err()
+        .to_string()
+    }
+
     #[test]
     fn bad_files_are_reported_at_their_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("runner.toml");
-        std::fs::write(
+        let err = load_error(
             &path,
             "database_url = \"sqlite://a.db\"\nmigratons = \"x\"\n",
-        )
-        .unwrap();
-        let err = Config::load(&Overrides {
-            config: Some(path.clone()),
-            ..Overrides::default()
-        })
-        .unwrap_err()
-        .to_string();
+        );
         assert!(
             err.contains("runner.toml:2:1: unknown field `migratons`"),
             "{err}"
@@ -283,51 +287,26 @@ mod tests {
         })
         .unwrap();
         assert_eq!(config.ddl_lock_timeout, Duration::from_secs(2));
-        std::fs::write(&path, "\nddl_lock_timeout = \"a while\"\n").unwrap();
-        let err = Config::load(&Overrides {
-            config: Some(path.clone()),
-            ..Overrides::default()
-        })
-        .unwrap_err()
-        .to_string();
+        let err = load_error(&path, "\nddl_lock_timeout = \"a while\"\n");
         assert!(
             err.contains("runner.toml:2:20: 'a while' is not a duration"),
             "{err}"
         );
         // The value's own place, even when another key starts with the same word.
-        std::fs::write(
+        let err = load_error(
             &path,
             "# timeout is set below\n[sandbox]\nmemory = \"1GiB\"\n  timeout = \"soon\"\n",
-        )
-        .unwrap();
-        let err = Config::load(&Overrides {
-            config: Some(path.clone()),
-            ..Overrides::default()
-        })
-        .unwrap_err()
-        .to_string();
+        );
         assert!(
             err.contains("runner.toml:4:13: 'soon' is not a duration"),
             "{err}"
         );
-        std::fs::write(&path, "[sandbox]\nmemory = \"lots\"\n").unwrap();
-        let err = Config::load(&Overrides {
-            config: Some(path.clone()),
-            ..Overrides::default()
-        })
-        .unwrap_err()
-        .to_string();
+        let err = load_error(&path, "[sandbox]\nmemory = \"lots\"\n");
         assert!(
             err.contains("runner.toml:2:10: 'lots' is not a size"),
             "{err}"
         );
-        std::fs::write(&path, "[sandbox]\ntimeout = \"99999999999999999999h\"\n").unwrap();
-        let err = Config::load(&Overrides {
-            config: Some(path),
-            ..Overrides::default()
-        })
-        .unwrap_err()
-        .to_string();
+        let err = load_error(&path, "[sandbox]\ntimeout = \"99999999999999999999h\"\n");
         assert!(
             err.contains("runner.toml:2:11: '99999999999999999999h' is not a duration"),
             "{err}"
