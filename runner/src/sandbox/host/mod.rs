@@ -1,24 +1,27 @@
 //! The host side of the WIT: the state a transform's store holds (the lent connection, the
-//! grants, the limits, an empty WASI context) and the `db` and `log` imports. Every statement
-//! goes through the guard; a refused statement or a reached limit is remembered and fails the
-//! step even if the transform carries on.
+//! grants, the limits, an empty WASI context) and how it runs a statement; `wit.rs` holds the
+//! `db` and `log` imports themselves. Every statement goes through the guard; a refused
+//! statement or a reached limit is remembered and fails the step even if the transform
+//! carries on.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{Resource, ResourceTable};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::WasiCtx;
 
-use super::bindings::runner::transform::{db as wit_db, log as wit_log};
+use super::bindings::runner::transform::db as wit_db;
 use super::cursor;
 use super::guard::Grants;
 pub use super::limits::Limits;
 use super::sql::{self, Session, SqlError};
 use super::statement::{self, Prepared};
 pub use super::text::{bounded_text, humanize, statement_text};
-use crate::db::{Db, Value};
+use crate::db::Db;
 use crate::dialect_kind::Dialect;
+
+mod wit;
 
 /// The most host memory a run's cache of checked statements may take, in bytes (a quarter of
 /// the step's memory at most).
@@ -373,311 +376,10 @@ impl HostState {
     }
 }
 
-fn to_value(value: wit_db::Value) -> Value {
-    match value {
-        wit_db::Value::Null => Value::Null,
-        wit_db::Value::Boolean(b) => Value::Boolean(b),
-        wit_db::Value::Integer(i) => Value::Integer(i),
-        wit_db::Value::Real(x) => Value::Real(x),
-        wit_db::Value::Text(s) => Value::Text(s),
-        wit_db::Value::Blob(b) => Value::Blob(b),
-        wit_db::Value::Decimal(s) => Value::Decimal(s),
-        wit_db::Value::Date(s) => Value::Date(s),
-        wit_db::Value::Time(s) => Value::Time(s),
-        wit_db::Value::Timestamp(s) => Value::Timestamp(s),
-        wit_db::Value::Json(s) => Value::Json(s),
-        wit_db::Value::Uuid(s) => Value::Uuid(s),
-    }
-}
-
-fn from_value(value: Value) -> wit_db::Value {
-    match value {
-        Value::Null => wit_db::Value::Null,
-        Value::Boolean(b) => wit_db::Value::Boolean(b),
-        Value::Integer(i) => wit_db::Value::Integer(i),
-        Value::Real(x) => wit_db::Value::Real(x),
-        Value::Text(s) => wit_db::Value::Text(s),
-        Value::Blob(b) => wit_db::Value::Blob(b),
-        Value::Decimal(s) => wit_db::Value::Decimal(s),
-        Value::Date(s) => wit_db::Value::Date(s),
-        Value::Time(s) => wit_db::Value::Time(s),
-        Value::Timestamp(s) => wit_db::Value::Timestamp(s),
-        Value::Json(s) => wit_db::Value::Json(s),
-        Value::Uuid(s) => wit_db::Value::Uuid(s),
-    }
-}
-
-fn rows_out(rows: Vec<Vec<Value>>) -> Vec<Vec<wit_db::Value>> {
-    rows.into_iter()
-        .map(|row| row.into_iter().map(from_value).collect())
-        .collect()
-}
-
-impl WasiView for HostState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl wit_db::Host for HostState {
-    async fn current_dialect(&mut self) -> wasmtime::Result<wit_db::Dialect> {
-        Ok(match self.dialect {
-            Dialect::Sqlite => wit_db::Dialect::Sqlite,
-            Dialect::Postgres => wit_db::Dialect::Postgres,
-            Dialect::Mysql => wit_db::Dialect::Mysql,
-        })
-    }
-
-    async fn query(
-        &mut self,
-        sql: String,
-        params: Vec<wit_db::Value>,
-    ) -> wasmtime::Result<Result<wit_db::Rows, wit_db::DbError>> {
-        let params: Vec<Value> = params.into_iter().map(to_value).collect();
-        let (session, prepared) = match self.begin_statement(&sql).await {
-            Ok(taken) => taken,
-            Err(error) => return Ok(Err(error)),
-        };
-        let backstop = self.backstop();
-        let Some(db) = self.db.as_mut() else {
-            return Ok(Err(no_database()));
-        };
-        let outcome = tokio::time::timeout(
-            backstop,
-            sql::query(
-                db,
-                &session,
-                &prepared,
-                &params,
-                &self.grants,
-                session.value_bytes,
-            ),
-        )
-        .await;
-        let result = self.finish(&session, &sql, outcome).await?;
-        Ok(result.map(|rows| {
-            Stats::add(
-                &mut self.stats.rows_read,
-                &prepared.allowed.tables,
-                rows.rows.len() as u64,
-            );
-            wit_db::Rows {
-                columns: rows.columns,
-                rows: rows_out(rows.rows),
-            }
-        }))
-    }
-
-    async fn execute(
-        &mut self,
-        sql: String,
-        params: Vec<wit_db::Value>,
-    ) -> wasmtime::Result<Result<u64, wit_db::DbError>> {
-        let params: Vec<Value> = params.into_iter().map(to_value).collect();
-        self.execute_batch(sql, vec![params]).await
-    }
-
-    async fn execute_many(
-        &mut self,
-        sql: String,
-        batch: Vec<Vec<wit_db::Value>>,
-    ) -> wasmtime::Result<Result<u64, wit_db::DbError>> {
-        let batch: Vec<Vec<Value>> = batch
-            .into_iter()
-            .map(|row| row.into_iter().map(to_value).collect())
-            .collect();
-        self.execute_batch(sql, batch).await
-    }
-
-    async fn open_cursor(
-        &mut self,
-        sql: String,
-        params: Vec<wit_db::Value>,
-    ) -> wasmtime::Result<Result<Resource<GuestCursor>, wit_db::DbError>> {
-        let params: Vec<Value> = params.into_iter().map(to_value).collect();
-        if self.cursors.len() >= MAX_CURSORS {
-            let reason = format!(
-                "a transform may hold at most {MAX_CURSORS} cursors open at once: drop the ones it is done with"
-            );
-            self.violate(reason.clone());
-            return Ok(Err(wit_db::DbError::Limit(reason)));
-        }
-        let (session, prepared) = match self.begin_statement(&sql).await {
-            Ok(taken) => taken,
-            Err(error) => return Ok(Err(error)),
-        };
-        self.next_cursor += 1;
-        let id = self.next_cursor;
-        let backstop = self.backstop();
-        let Some(db) = self.db.as_mut() else {
-            return Ok(Err(no_database()));
-        };
-        let outcome = tokio::time::timeout(
-            backstop,
-            cursor::open_cursor(db, &session, &prepared, &params, id, &self.grants),
-        )
-        .await;
-        match self.finish(&session, &sql, outcome).await? {
-            Ok(cursor) => {
-                self.cursors.insert(id, (cursor, prepared));
-                Ok(Ok(self.table.push(GuestCursor { id })?))
-            }
-            Err(error) => Ok(Err(error)),
-        }
-    }
-}
-
-fn no_database() -> wit_db::DbError {
-    wit_db::DbError::Denied("no database is open here".into())
-}
-
-impl HostState {
-    async fn execute_batch(
-        &mut self,
-        sql: String,
-        batch: Vec<Vec<Value>>,
-    ) -> wasmtime::Result<Result<u64, wit_db::DbError>> {
-        let (session, prepared) = match self.begin_statement(&sql).await {
-            Ok(taken) => taken,
-            Err(error) => return Ok(Err(error)),
-        };
-        let backstop = self.backstop();
-        let Some(db) = self.db.as_mut() else {
-            return Ok(Err(no_database()));
-        };
-        let outcome = tokio::time::timeout(
-            backstop,
-            sql::execute_many(
-                db,
-                &session,
-                &prepared,
-                &batch,
-                &self.grants,
-                &mut self.implied,
-            ),
-        )
-        .await;
-        let result = self.finish(&session, &sql, outcome).await?;
-        Ok(result.inspect(|changed| {
-            Stats::add(
-                &mut self.stats.rows_written,
-                &prepared.allowed.writes,
-                *changed,
-            );
-        }))
-    }
-}
-
-impl wit_db::HostCursor for HostState {
-    async fn next(
-        &mut self,
-        cursor: Resource<GuestCursor>,
-        max: u32,
-    ) -> wasmtime::Result<Result<Vec<Vec<wit_db::Value>>, wit_db::DbError>> {
-        let id = self.table.get(&cursor)?.id;
-        if let Err(error) = self.refuse_after_violation() {
-            return Ok(Err(error));
-        }
-        let Some((mut open, prepared)) = self.cursors.remove(&id) else {
-            return Ok(Ok(Vec::new()));
-        };
-        let session = match self.session().await {
-            Ok(session) => session,
-            Err(error) => {
-                self.cursors.insert(id, (open, prepared));
-                return Ok(Err(error));
-            }
-        };
-        let backstop = self.backstop();
-        let Some(db) = self.db.as_mut() else {
-            return Ok(Err(no_database()));
-        };
-        let outcome = tokio::time::timeout(
-            backstop,
-            cursor::fetch(db, &session, &mut open, max, session.value_bytes),
-        )
-        .await;
-        let result = self.finish(&session, "FETCH (cursor)", outcome).await;
-        if let Ok(Ok(rows)) = &result {
-            Stats::add(
-                &mut self.stats.rows_read,
-                &prepared.allowed.tables,
-                rows.len() as u64,
-            );
-        }
-        self.cursors.insert(id, (open, prepared));
-        Ok(result?.map(rows_out))
-    }
-
-    async fn columns(&mut self, cursor: Resource<GuestCursor>) -> wasmtime::Result<Vec<String>> {
-        let id = self.table.get(&cursor)?.id;
-        Ok(self
-            .cursors
-            .get(&id)
-            .map(|(c, _)| c.columns.clone())
-            .unwrap_or_default())
-    }
-
-    async fn drop(&mut self, cursor: Resource<GuestCursor>) -> wasmtime::Result<()> {
-        let id = self.table.delete(cursor)?.id;
-        if let (Some((open, _)), Some(db), Some(session)) =
-            (self.cursors.remove(&id), self.db.as_mut(), self.session)
-        {
-            let _ = cursor::close(db, &session, open).await;
-        }
-        Ok(())
-    }
-}
-
-impl wit_log::Host for HostState {
-    async fn log(&mut self, level: wit_log::Level, message: String) -> wasmtime::Result<()> {
-        let level = match level {
-            wit_log::Level::Debug => LogLevel::Debug,
-            wit_log::Level::Info => LogLevel::Info,
-            wit_log::Level::Warn => LogLevel::Warn,
-            wit_log::Level::Error => LogLevel::Error,
-        };
-        // Keep what a hostile transform can make the host hold or print bounded, and free of
-        // anything a terminal would obey.
-        if self.logged_bytes >= MAX_LOG_BYTES {
-            return Ok(());
-        }
-        let mut message = bounded_text(&message, MAX_MESSAGE_CHARS);
-        self.logged_bytes += message.len();
-        if self.logged_bytes >= MAX_LOG_BYTES {
-            message = format!(
-                "the transform logged more than {} KiB: its further messages are dropped",
-                MAX_LOG_BYTES >> 10
-            );
-        }
-        match &self.listener {
-            Some(listener) => listener.log(level, &message),
-            None => tracing::debug!(target: "runner::transform", "{}: {message}", self.module),
-        }
-        if level == LogLevel::Error {
-            if let Some(panic) = message.strip_prefix(PANIC_PREFIX) {
-                self.panic = Some(panic.to_string());
-            }
-            self.last_error_log = Some(message);
-        }
-        Ok(())
-    }
-
-    async fn progress(&mut self, done: u64, total: Option<u64>) -> wasmtime::Result<()> {
-        if let Some(listener) = &self.listener {
-            listener.progress(done, total);
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wit_log::Host as _;
+    use crate::sandbox::bindings::runner::transform::log::{self as wit_log, Host as _};
 
     #[tokio::test]
     async fn a_long_or_hostile_message_is_kept_short_and_harmless() {
@@ -725,7 +427,7 @@ mod tests {
 
     #[test]
     fn the_guest_sdk_marks_panics_as_the_host_reads_them() {
-        let log = include_str!("../../../guest-sdk/src/log.rs");
+        let log = include_str!("../../../../guest-sdk/src/log.rs");
         let declared = format!("const PANIC_PREFIX: &str = {PANIC_PREFIX:?};");
         assert!(
             log.contains(&declared),
