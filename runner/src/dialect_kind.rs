@@ -38,6 +38,14 @@ impl Dialect {
         }
     }
 
+    /// The placeholder for the `n`th (1-based) parameter of a statement: `$n` or `?`.
+    pub fn param(self, n: usize) -> String {
+        match self {
+            Self::Postgres => format!("${n}"),
+            Self::Sqlite | Self::Mysql => "?".into(),
+        }
+    }
+
     /// What this database can do in place.
     pub fn caps(self) -> &'static Capabilities {
         match self {

@@ -126,8 +126,9 @@ impl<'a> NewEntry<'a> {
     }
 }
 
-/// The statements creating both tables: one template, the types that differ per dialect.
-fn ddl(dialect: Dialect) -> [String; 2] {
+/// The statements creating both tables: one template, the types that differ per dialect. A
+/// live run executes them; `--sql` writes them at the top of its script.
+pub fn create_statements(dialect: Dialect) -> [String; 2] {
     // (generated id, timestamp, long text, integer, table options)
     let (id, timestamp, long_text, int, options) = match dialect {
         Dialect::Sqlite => (
@@ -177,7 +178,7 @@ fn ddl(dialect: Dialect) -> [String; 2] {
 /// Creates both tables if they are missing. Call it holding the migration lock (or, on
 /// SQLite, inside a write transaction): concurrent `CREATE TABLE IF NOT EXISTS` can race.
 pub async fn ensure(db: &mut Db) -> Result<(), DbError> {
-    for statement in ddl(db.dialect()) {
+    for statement in create_statements(db.dialect()) {
         db.execute_script(&statement).await?;
     }
     Ok(())
@@ -207,22 +208,38 @@ pub async fn read_heads(db: &mut Db) -> Result<Vec<String>, DbError> {
     Ok(rows.texts("revision").into_iter().flatten().collect())
 }
 
+/// A statement on runner's tables and its parameters: what a live run executes, and what
+/// `--sql` writes into its script with the values inlined.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    pub sql: String,
+    pub params: Vec<Value>,
+}
+
+/// The statements replacing the rows `old` by the rows `new`, touching only what differs.
+pub fn set_heads_statements(dialect: Dialect, old: &[String], new: &[String]) -> Vec<Statement> {
+    let p = dialect.param(1);
+    let gone = old
+        .iter()
+        .filter(|h| !new.contains(h))
+        .map(|gone| Statement {
+            sql: format!("DELETE FROM {VERSION_TABLE} WHERE revision = {p}"),
+            params: vec![Value::Text(gone.clone())],
+        });
+    let added = new
+        .iter()
+        .filter(|h| !old.contains(h))
+        .map(|added| Statement {
+            sql: format!("INSERT INTO {VERSION_TABLE} (revision) VALUES ({p})"),
+            params: vec![Value::Text(added.clone())],
+        });
+    gone.chain(added).collect()
+}
+
 /// Replaces the rows `old` by the rows `new`, touching only what differs.
 pub async fn set_heads(db: &mut Db, old: &[String], new: &[String]) -> Result<(), DbError> {
-    let p = db.param(1);
-    for gone in old.iter().filter(|h| !new.contains(h)) {
-        db.execute(
-            &format!("DELETE FROM {VERSION_TABLE} WHERE revision = {p}"),
-            &[Value::Text(gone.clone())],
-        )
-        .await?;
-    }
-    for added in new.iter().filter(|h| !old.contains(h)) {
-        db.execute(
-            &format!("INSERT INTO {VERSION_TABLE} (revision) VALUES ({p})"),
-            &[Value::Text(added.clone())],
-        )
-        .await?;
+    for statement in set_heads_statements(db.dialect(), old, new) {
+        db.execute(&statement.sql, &statement.params).await?;
     }
     Ok(())
 }
@@ -254,28 +271,63 @@ fn started_text(value: &Value) -> String {
     text
 }
 
+/// The statement writing a history row.
+pub fn insert_statement(dialect: Dialect, entry: &NewEntry<'_>) -> Statement {
+    let params: Vec<String> = (1..=10).map(|n| dialect.param(n)).collect();
+    Statement {
+        sql: format!(
+            "INSERT INTO {HISTORY_TABLE} (revision, direction, status, checksum, started_at, duration_ms, \
+             steps_applied, steps_total, error, runner_version) VALUES ({})",
+            params.join(", ")
+        ),
+        params: vec![
+            Value::Text(entry.revision.into()),
+            Value::Text(entry.direction.into()),
+            Value::Text(entry.status.as_str().into()),
+            entry
+                .checksum
+                .map_or(Value::Null, |c| Value::Text(c.into())),
+            timestamp(entry.started_at),
+            Value::Integer(entry.duration_ms),
+            Value::Integer(entry.steps_applied as i64),
+            Value::Integer(entry.steps_total as i64),
+            entry.error.map_or(Value::Null, |e| Value::Text(e.into())),
+            Value::Text(env!("CARGO_PKG_VERSION").into()),
+        ],
+    }
+}
+
+/// The statement setting the status and progress of `revision`'s latest history row, found by
+/// revision rather than by id: what a script, which cannot read back the id it inserted,
+/// writes after each step of a revision that commits step by step.
+pub fn update_latest_statement(
+    dialect: Dialect,
+    revision: &str,
+    status: Status,
+    steps_applied: usize,
+) -> Statement {
+    let p: Vec<String> = (1..=3).map(|n| dialect.param(n)).collect();
+    Statement {
+        // MySQL cannot read the table an UPDATE changes, except through a derived table.
+        sql: format!(
+            "UPDATE {HISTORY_TABLE} SET status = {}, steps_applied = {} WHERE id = \
+             (SELECT id FROM (SELECT MAX(id) AS id FROM {HISTORY_TABLE} WHERE revision = {}) AS latest)",
+            p[0], p[1], p[2]
+        ),
+        params: vec![
+            Value::Text(status.as_str().into()),
+            Value::Integer(steps_applied as i64),
+            Value::Text(revision.into()),
+        ],
+    }
+}
+
 /// Writes a history row and returns its id.
 pub async fn insert(db: &mut Db, entry: &NewEntry<'_>) -> Result<i64, DbError> {
-    let params: Vec<String> = (1..=10).map(|n| db.param(n)).collect();
-    let insert = format!(
-        "INSERT INTO {HISTORY_TABLE} (revision, direction, status, checksum, started_at, duration_ms, \
-         steps_applied, steps_total, error, runner_version) VALUES ({})",
-        params.join(", ")
-    );
-    let values = [
-        Value::Text(entry.revision.into()),
-        Value::Text(entry.direction.into()),
-        Value::Text(entry.status.as_str().into()),
-        entry
-            .checksum
-            .map_or(Value::Null, |c| Value::Text(c.into())),
-        timestamp(entry.started_at),
-        Value::Integer(entry.duration_ms),
-        Value::Integer(entry.steps_applied as i64),
-        Value::Integer(entry.steps_total as i64),
-        entry.error.map_or(Value::Null, |e| Value::Text(e.into())),
-        Value::Text(env!("CARGO_PKG_VERSION").into()),
-    ];
+    let Statement {
+        sql: insert,
+        params: values,
+    } = insert_statement(db.dialect(), entry);
     let id = match db.dialect() {
         Dialect::Mysql => db.insert(&insert, &values).await?,
         Dialect::Sqlite | Dialect::Postgres => db
@@ -445,16 +497,16 @@ mod tests {
     #[test]
     fn the_tables_are_one_template() {
         for dialect in Dialect::ALL {
-            let [version, history] = ddl(dialect);
+            let [version, history] = create_statements(dialect);
             assert!(version.contains("runner_version (revision VARCHAR(64) NOT NULL PRIMARY KEY)"));
             assert!(history.contains("CREATE TABLE IF NOT EXISTS runner_history ("));
         }
-        let [_, history] = ddl(Dialect::Postgres);
+        let [_, history] = create_statements(Dialect::Postgres);
         assert!(
             history.contains("started_at TIMESTAMPTZ NOT NULL"),
             "{history}"
         );
-        let [version, history] = ddl(Dialect::Mysql);
+        let [version, history] = create_statements(Dialect::Mysql);
         assert!(
             version.ends_with(") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"),
             "{version}"

@@ -15,6 +15,7 @@ mod lint;
 mod merge;
 mod output;
 mod revision;
+mod script;
 mod show;
 mod stamp;
 mod upgrade;

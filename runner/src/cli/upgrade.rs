@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::output::{self, TerminalProgress};
+use super::script::ScriptFlags;
 use super::{Context, Format};
 use crate::db::{ConnectOptions, Db};
 use crate::exec::{Migrator, Ran, RunOptions};
@@ -44,10 +45,12 @@ pub struct UpgradeArgs {
     pub(super) target: String,
     /// Go on with a revision a run left half applied (MySQL, `transactional: false`) from its
     /// first step not recorded as done, after checking the database
-    #[arg(long)]
+    #[arg(long, conflicts_with = "sql")]
     pub(super) resume: bool,
     #[command(flatten)]
     pub(super) flags: RunFlags,
+    #[command(flatten)]
+    pub(super) script: ScriptFlags,
 }
 
 /// Revert revisions down to TARGET
@@ -59,10 +62,12 @@ pub struct DowngradeArgs {
     pub(super) target: Option<String>,
     /// Go on with a downgrade a run left half applied, from its first step not recorded as
     /// done, after checking the database
-    #[arg(long)]
+    #[arg(long, conflicts_with = "sql")]
     pub(super) resume: bool,
     #[command(flatten)]
     pub(super) flags: RunFlags,
+    #[command(flatten)]
+    pub(super) script: ScriptFlags,
 }
 
 /// What a command that migrates needs: its options, the revisions, the transform modules they
@@ -181,6 +186,9 @@ async fn run(
 
 /// Runs `upgrade`.
 pub async fn upgrade(cx: &Context, args: &UpgradeArgs) -> anyhow::Result<i32> {
+    if args.script.sql {
+        return super::script::run(cx, &args.target, Direction::Up, &args.script).await;
+    }
     run(
         cx,
         Some(&args.target),
@@ -193,6 +201,10 @@ pub async fn upgrade(cx: &Context, args: &UpgradeArgs) -> anyhow::Result<i32> {
 
 /// Runs `downgrade`.
 pub async fn downgrade(cx: &Context, args: &DowngradeArgs) -> anyhow::Result<i32> {
+    if args.script.sql {
+        let target = args.target.as_deref().unwrap_or_default();
+        return super::script::run(cx, target, Direction::Down, &args.script).await;
+    }
     run(
         cx,
         args.target.as_deref(),

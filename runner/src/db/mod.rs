@@ -631,10 +631,7 @@ impl Db {
 
     /// The placeholder for the `n`th (1-based) parameter in this dialect.
     pub fn param(&self, n: usize) -> String {
-        match self.dialect() {
-            Dialect::Postgres => format!("${n}"),
-            Dialect::Sqlite | Dialect::Mysql => "?".into(),
-        }
+        self.dialect().param(n)
     }
 
     /// Starts a transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), which

@@ -74,8 +74,8 @@ pub enum Action {
 }
 
 impl Action {
-    /// The action's SQL as a script, for messages (and the `--sql` output still to come); a rebuild lists its statements
-    /// without the views and triggers only the live database knows.
+    /// The action's SQL as a script, for `show`, messages and `--sql`; a rebuild lists its
+    /// statements without the views and triggers only the live database knows.
     pub fn script(&self) -> String {
         match self {
             Self::Sql(sql) => format!("{sql};"),

@@ -9,12 +9,14 @@
 //!
 //! `actions.rs` carries out a step's actions, `transaction.rs` commits them (a revision whole,
 //! or step by step with its record), `resume.rs` finishes a half-done revision, `locks.rs`
-//! retries a step that waited too long for a table lock, `stamp.rs` is `stamp` and `repair`.
+//! retries a step that waited too long for a table lock, `stamp.rs` is `stamp` and `repair`,
+//! and `script.rs` writes a plan as a SQL script instead of running it (`--sql`).
 
 mod actions;
 mod error;
 mod locks;
 mod resume;
+mod script;
 mod stamp;
 mod transaction;
 
@@ -36,6 +38,7 @@ use crate::transforms::Modules;
 use crate::version_table::{self, Direction, HistoryEntry};
 use actions::ActionError;
 pub use error::{ExecError, HalfApplied, StepFailure};
+pub use script::{Script, write_script};
 pub use transaction::Left;
 
 /// How a run behaves.
@@ -94,6 +97,22 @@ pub fn why_step_by_step(repo: &Repository, info: &crate::db::ServerInfo, revisio
     } else {
         format!("the run was step by step on {}", info.dialect)
     }
+}
+
+/// The checksum recorded for a revision: its file's, and the sha256 of every transform module
+/// it runs (`module_sha`, "missing" where it has none), so that a rebuilt module counts as a
+/// change too.
+pub fn checksum(revision: &Revision, module_sha: impl Fn(&str) -> Option<String>) -> String {
+    let modules = revision.transform_modules();
+    if modules.is_empty() {
+        return revision.file.checksum.clone();
+    }
+    let mut text = revision.file.checksum.clone();
+    for module in modules {
+        let sha = module_sha(&module).unwrap_or_else(|| "missing".into());
+        text.push_str(&format!("\n{module}:{sha}"));
+    }
+    crate::revision::load::checksum(&text)
 }
 
 /// Progress that goes nowhere.
@@ -188,22 +207,11 @@ impl<'a> Migrator<'a> {
         self
     }
 
-    /// The checksum recorded for a revision: its file's, and the sha256 of every transform
-    /// module it runs, so that a rebuilt module counts as a change too.
+    /// The checksum recorded for a revision (see [`checksum`]), with the loaded modules.
     pub fn checksum(&self, revision: &Revision) -> String {
-        let modules = revision.transform_modules();
-        if modules.is_empty() {
-            return revision.file.checksum.clone();
-        }
-        let mut text = revision.file.checksum.clone();
-        for module in modules {
-            let sha = self
-                .modules
-                .get(&module)
-                .map_or("missing", |m| m.sha256.as_str());
-            text.push_str(&format!("\n{module}:{sha}"));
-        }
-        crate::revision::load::checksum(&text)
+        checksum(revision, |module| {
+            self.modules.get(module).map(|m| m.sha256.clone())
+        })
     }
 
     /// Applies revisions up to `target`.
