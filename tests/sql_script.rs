@@ -242,6 +242,32 @@ async fn transforms_left_out_exit_1_and_a_single_target_starts_where_the_databas
         assert!(out.stdout.is_empty(), "{args:?}");
     }
 
+    // A downgrade through a transform without `down` is refused, as a run refuses it.
+    let lock_path = demo.dir.path().join("migrations/transforms.lock");
+    let lock = std::fs::read_to_string(&lock_path).expect("lock");
+    let start = lock.find("[modules.split_names]").expect("split_names");
+    let mut edited = lock.clone();
+    let at = start + lock[start..].find("has_down = true").expect("has_down");
+    edited.replace_range(at..at + "has_down = true".len(), "has_down = false");
+    std::fs::write(&lock_path, edited).expect("edit lock");
+    let out = demo
+        .runner(None)
+        .args(["downgrade", "--sql", "heads:base", "--dialect", "sqlite"])
+        .arg("--skip-transforms")
+        .output()
+        .expect("downgrade --sql");
+    // The exit code a run gives for it (issue 11 moves both to 2, as nothing ran).
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "revision 9c3e5a7b1d24 cannot be downgraded: transform split_names has no `down`"
+        ),
+        "{stderr}"
+    );
+    std::fs::write(&lock_path, lock).expect("restore lock");
+
     // A downgrade script reverses the range, and JSON carries the script.
     let out = demo
         .runner(None)

@@ -10,7 +10,7 @@ use super::show::DialectArg;
 use super::{Context, Format, UsageError};
 use crate::db::{ConnectOptions, DbError};
 use crate::dialect_kind::Dialect;
-use crate::exec::write_script;
+use crate::exec::{ModuleFacts, write_script};
 use crate::revision::Repository;
 use crate::revision::target::{self, Target};
 use crate::transforms::Lock;
@@ -91,14 +91,19 @@ pub async fn run(
             );
         }
     }
-    let module_sha = |module: &str| lock.modules.get(module).map(|m| m.sha256.clone());
+    let sha256 = |module: &str| lock.modules.get(module).map(|m| m.sha256.clone());
+    let has_down = |module: &str| lock.modules.get(module).map(|m| m.has_down);
+    let modules = ModuleFacts {
+        sha256: &sha256,
+        has_down: &has_down,
+    };
     let script = write_script(
         &repo,
         dialect,
         direction,
         &applied,
         &path,
-        &module_sha,
+        &modules,
         chrono::Utc::now(),
     )?;
     match cx.format {

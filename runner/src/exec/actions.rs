@@ -32,9 +32,37 @@ impl From<DbError> for ActionError {
     }
 }
 
+/// Refuses a plan that runs a transform backwards whose module has no `down` (`has_down`
+/// says, per module; `None` for a module it does not know, which the caller judges): found
+/// before anything runs, so a downgrade never stops half way for it. A live run and a
+/// `--sql` script both ask.
+pub(super) fn check_reversible(
+    revision: &Revision,
+    plan: &plan::RevisionPlan,
+    has_down: impl Fn(&str) -> Option<bool>,
+) -> Result<(), ExecError> {
+    for step in &plan.steps {
+        for action in &step.actions {
+            let Action::Transform(transform) = action else {
+                continue;
+            };
+            if transform.direction == Direction::Down && has_down(&transform.module) == Some(false)
+            {
+                return Err(ExecError::Plan(PlanError::Irreversible(revision.error_at(
+                    &step.loc,
+                    format!(
+                        "revision {} cannot be downgraded: transform {} has no `down`, so this step cannot be reversed; give it one, or write the revision's `downgrade` steps",
+                        revision.id, transform.module
+                    ),
+                ))));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Migrator<'_> {
-    /// Every transform a plan runs must be loaded, and have a `down` where it runs backwards:
-    /// found before anything runs, so a downgrade never stops half way for it.
+    /// Every transform a plan runs must be loaded, and have a `down` where it runs backwards.
     pub(super) fn check_transforms(
         &self,
         revision: &Revision,
@@ -42,10 +70,9 @@ impl Migrator<'_> {
     ) -> Result<(), ExecError> {
         for step in &plan.steps {
             for action in &step.actions {
-                let Action::Transform(transform) = action else {
-                    continue;
-                };
-                let Some(module) = self.modules.get(&transform.module) else {
+                if let Action::Transform(transform) = action
+                    && self.modules.get(&transform.module).is_none()
+                {
                     return Err(ExecError::Plan(PlanError::Invalid(revision.error_at(
                         &step.loc,
                         format!(
@@ -53,19 +80,12 @@ impl Migrator<'_> {
                             transform.module
                         ),
                     ))));
-                };
-                if transform.direction == Direction::Down && !module.has_down {
-                    return Err(ExecError::Plan(PlanError::Irreversible(revision.error_at(
-                        &step.loc,
-                        format!(
-                            "revision {} cannot be downgraded: transform {} has no `down`, so this step cannot be reversed; give it one, or write the revision's `downgrade` steps",
-                            revision.id, transform.module
-                        ),
-                    ))));
                 }
             }
         }
-        Ok(())
+        check_reversible(revision, plan, |module| {
+            self.modules.get(module).map(|m| m.has_down)
+        })
     }
 
     /// Runs one action; `in_transaction` says whether the revision's (or the step's)

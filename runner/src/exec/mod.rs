@@ -38,7 +38,7 @@ use crate::transforms::Modules;
 use crate::version_table::{self, Direction, HistoryEntry};
 use actions::ActionError;
 pub use error::{ExecError, HalfApplied, StepFailure};
-pub use script::{Script, write_script};
+pub use script::{ModuleFacts, Script, write_script};
 pub use transaction::Left;
 
 /// How a run behaves.

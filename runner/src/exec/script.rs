@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
+use super::actions::check_reversible;
 use super::{ExecError, checksum};
 use crate::db::Value;
 use crate::dialect::{Action, renderer};
@@ -30,16 +31,23 @@ pub struct Script {
     pub transforms: Vec<String>,
 }
 
+/// What a script knows of each transform module, from `transforms.lock` (`None`: not in it).
+pub struct ModuleFacts<'a> {
+    /// The module's sha256, for the checksums recorded.
+    pub sha256: &'a dyn Fn(&str) -> Option<String>,
+    /// Whether it has a `down`: a downgrade through one without is refused, as a run refuses.
+    pub has_down: &'a dyn Fn(&str) -> Option<bool>,
+}
+
 /// The script taking a database that has applied exactly `applied` through `path` (in
-/// order) in `direction`, for `dialect`. `module_sha` gives each transform module's sha256
-/// (from `transforms.lock`) for the checksums recorded; `now` is the time recorded.
+/// order) in `direction`, for `dialect`; `now` is the time recorded.
 pub fn write_script(
     repo: &Repository,
     dialect: Dialect,
     direction: Direction,
     applied: &HashSet<String>,
     path: &[String],
-    module_sha: &dyn Fn(&str) -> Option<String>,
+    modules: &ModuleFacts<'_>,
     now: DateTime<Utc>,
 ) -> Result<Script, ExecError> {
     let mut out = String::new();
@@ -77,6 +85,7 @@ pub fn write_script(
         };
         let plan =
             plan::plan_revision_cached(repo, revision, direction, &applied, dialect, &mut schemas)?;
+        check_reversible(revision, &plan, modules.has_down)?;
         let new_heads = repo.graph.heads_of(&after)?;
         let transactional = revision.transactional && dialect.caps().transactional_ddl;
         let rebuilds = dialect == Dialect::Sqlite && plan.rebuilds_tables();
@@ -95,7 +104,7 @@ pub fn write_script(
             let _ = writeln!(out, "BEGIN;");
         }
         let total = plan.steps.len();
-        let checksum = checksum(revision, module_sha);
+        let checksum = checksum(revision, modules.sha256);
         let entry = |status: Status, steps_applied: usize| NewEntry {
             checksum: Some(&checksum),
             steps_applied,
