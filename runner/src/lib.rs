@@ -13,6 +13,7 @@ pub mod crash;
 pub mod db;
 pub mod dialect;
 pub mod dialect_kind;
+pub mod dry_run;
 pub mod exec;
 pub(crate) mod files;
 pub mod lint;

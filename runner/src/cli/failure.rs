@@ -17,6 +17,9 @@ struct Failure<'a> {
     ok: bool,
     error: ErrorInfo<'a>,
     exit: i32,
+    /// What a dry run did before it stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dry_run: Option<&'a crate::dry_run::DryRun>,
 }
 
 #[derive(Serialize)]
@@ -123,6 +126,10 @@ pub fn print(error: &anyhow::Error, message: &str, exit: i32) {
             column: place.as_ref().map(|p| p.2),
         },
         exit,
+        dry_run: error
+            .chain()
+            .find_map(|cause| cause.downcast_ref::<crate::dry_run::DryRunFailed>())
+            .map(|failed| failed.report.as_ref()),
     };
     match serde_json::to_string(&failure) {
         Ok(text) => println!("{text}"),

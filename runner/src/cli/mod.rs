@@ -7,6 +7,7 @@ mod check;
 mod createdb;
 mod current;
 mod diff;
+mod dry_run;
 mod failure;
 mod heads;
 mod history;

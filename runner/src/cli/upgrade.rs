@@ -47,6 +47,10 @@ pub struct UpgradeArgs {
     /// first step not recorded as done, after checking the database
     #[arg(long, conflicts_with = "sql")]
     pub(super) resume: bool,
+    /// Run everything for real, transforms included, on a scratch copy of the database (a
+    /// rolled-back transaction on PostgreSQL), and report each step; nothing is changed
+    #[arg(long, conflicts_with = "sql")]
+    pub(super) dry_run: bool,
     #[command(flatten)]
     pub(super) flags: RunFlags,
     #[command(flatten)]
@@ -64,6 +68,10 @@ pub struct DowngradeArgs {
     /// done, after checking the database
     #[arg(long, conflicts_with = "sql")]
     pub(super) resume: bool,
+    /// Run everything for real, transforms included, on a scratch copy of the database (a
+    /// rolled-back transaction on PostgreSQL), and report each step; nothing is changed
+    #[arg(long, conflicts_with = "sql")]
+    pub(super) dry_run: bool,
     #[command(flatten)]
     pub(super) flags: RunFlags,
     #[command(flatten)]
@@ -90,6 +98,24 @@ impl RunFlags {
         create_sqlite_file: bool,
         target: Option<(&Target, Option<bool>)>,
     ) -> anyhow::Result<Opened> {
+        let (options, repo, modules) = self.prepare(cx, target).await?;
+        let db = cx
+            .connect(&self.connect_options(cx, create_sqlite_file))
+            .await?;
+        Ok(Opened {
+            options,
+            repo,
+            modules,
+            db,
+        })
+    }
+
+    /// [`Self::open`] without the connection.
+    pub async fn prepare(
+        &self,
+        cx: &Context,
+        target: Option<(&Target, Option<bool>)>,
+    ) -> anyhow::Result<(RunOptions, Repository, Modules)> {
         let options = RunOptions {
             lock_timeout: self.lock_timeout,
             allow_changed: self.allow_changed,
@@ -107,19 +133,16 @@ impl RunFlags {
             BuildPolicy::WhenStale
         };
         let modules = cx.modules(&repo, policy).await?;
-        let db = cx
-            .connect(&ConnectOptions {
-                create_sqlite_file,
-                lock_timeout: options.lock_timeout,
-                ddl_lock_timeout: Some(self.ddl_lock_timeout.unwrap_or(cx.config.ddl_lock_timeout)),
-            })
-            .await?;
-        Ok(Opened {
-            options,
-            repo,
-            modules,
-            db,
-        })
+        Ok((options, repo, modules))
+    }
+
+    /// How these flags connect.
+    pub fn connect_options(&self, cx: &Context, create_sqlite_file: bool) -> ConnectOptions {
+        ConnectOptions {
+            create_sqlite_file,
+            lock_timeout: self.lock_timeout,
+            ddl_lock_timeout: Some(self.ddl_lock_timeout.unwrap_or(cx.config.ddl_lock_timeout)),
+        }
     }
 }
 
@@ -189,6 +212,10 @@ pub async fn upgrade(cx: &Context, args: &UpgradeArgs) -> anyhow::Result<i32> {
     if args.script.sql {
         return super::script::run(cx, &args.target, Direction::Up, &args.script).await;
     }
+    if args.dry_run {
+        let target = Some(args.target.as_str());
+        return super::dry_run::run(cx, target, args.resume, &args.flags, Direction::Up).await;
+    }
     run(
         cx,
         Some(&args.target),
@@ -204,6 +231,10 @@ pub async fn downgrade(cx: &Context, args: &DowngradeArgs) -> anyhow::Result<i32
     if args.script.sql {
         let target = args.target.as_deref().unwrap_or_default();
         return super::script::run(cx, target, Direction::Down, &args.script).await;
+    }
+    if args.dry_run {
+        let target = args.target.as_deref();
+        return super::dry_run::run(cx, target, args.resume, &args.flags, Direction::Down).await;
     }
     run(
         cx,

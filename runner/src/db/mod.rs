@@ -114,6 +114,13 @@ pub enum DbError {
     WrongDialect { expected: Dialect, actual: Dialect },
     #[error("{0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// A held transaction (see [`Db::hold_transaction`]) was asked to end some other way.
+    #[error("{0} inside a held transaction: only the end of the dry run ends it")]
+    HeldTransaction(&'static str),
+    #[error(
+        "the connection was lost, and with it the dry run's transaction: the server rolled it back, and nothing was changed"
+    )]
+    HeldTransactionLost,
 }
 
 impl DbError {
@@ -204,6 +211,9 @@ pub struct Db {
     options: ConnectOptions,
     /// The SQLite migration lock's file while this connection holds it (see [`lock`]).
     run_lock: Option<std::fs::File>,
+    /// Inside a transaction that only [`Db::end_held_transaction`] ends (a dry run on
+    /// PostgreSQL): how many savepoints [`Db::begin`] has opened in it.
+    held: Option<u32>,
 }
 
 impl Db {
@@ -255,6 +265,7 @@ impl Db {
             conn,
             options: options.clone(),
             run_lock: None,
+            held: None,
             info: ServerInfo {
                 dialect: url.dialect(),
                 version: String::new(),
@@ -310,6 +321,11 @@ impl Db {
         )
         .await?;
         Ok(())
+    }
+
+    /// How this connection was opened: a connection to a copy of its database opens so too.
+    pub fn options(&self) -> ConnectOptions {
+        self.options.clone()
     }
 
     /// The dialect of this connection.
@@ -477,6 +493,7 @@ impl Db {
             url: self.url.clone(),
             options: self.options.clone(),
             run_lock: None,
+            held: self.held,
         }
     }
 
@@ -495,6 +512,11 @@ impl Db {
     /// Opens the connection again after [`Db::abandon`], outside any transaction (to record
     /// what happened). Locks the old session held are not held by the new one.
     pub async fn reconnect(&mut self) -> Result<(), DbError> {
+        if self.held.is_some() {
+            // The held transaction ended with the old session; a new one would commit what it
+            // is asked to record.
+            return Err(DbError::HeldTransactionLost);
+        }
         let fresh = Db::connect(&self.url, &self.options).await?;
         self.conn = fresh.conn;
         Ok(())
@@ -635,8 +657,16 @@ impl Db {
     }
 
     /// Starts a transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), which
-    /// is also how one runner at a time is ensured there.
+    /// is also how one runner at a time is ensured there. Inside a held transaction (see
+    /// [`Db::hold_transaction`]) it opens a savepoint instead.
     pub async fn begin(&mut self) -> Result<(), DbError> {
+        if let Some(depth) = self.held {
+            let depth = depth + 1;
+            self.execute_simple(&format!("SAVEPOINT {}", savepoint(depth)))
+                .await?;
+            self.held = Some(depth);
+            return Ok(());
+        }
         let sql = match self.dialect() {
             Dialect::Sqlite => "BEGIN IMMEDIATE",
             Dialect::Postgres => "BEGIN",
@@ -645,21 +675,71 @@ impl Db {
         self.execute_simple(sql).await.map(drop)
     }
 
-    /// Commits the open transaction. The statement cache stays: every script that changed the
-    /// schema in the transaction cleared it already.
+    /// Commits the open transaction (releases the savepoint, inside a held transaction). The
+    /// statement cache stays: every script that changed the schema in the transaction cleared
+    /// it already.
     pub async fn commit(&mut self) -> Result<(), DbError> {
+        if let Some(depth) = self.held.filter(|depth| *depth > 0) {
+            self.execute_simple(&format!("RELEASE SAVEPOINT {}", savepoint(depth)))
+                .await?;
+            self.held = Some(depth - 1);
+            return Ok(());
+        }
+        if self.held.is_some() {
+            return Err(DbError::HeldTransaction("COMMIT"));
+        }
         self.execute_simple("COMMIT").await.map(drop)
     }
 
-    /// Rolls back the open transaction. On PostgreSQL and MySQL the statement cache is cleared
-    /// too: the rollback may undo DDL under statements prepared since it ran.
+    /// Rolls back the open transaction (to the savepoint, inside a held transaction). On
+    /// PostgreSQL and MySQL the statement cache is cleared too: the rollback may undo DDL under
+    /// statements prepared since it ran.
     pub async fn rollback(&mut self) -> Result<(), DbError> {
         // An abandoned connection's transaction is rolled back by the server as the session
         // ends: nothing is left to do here.
         if self.is_abandoned() {
             return Ok(());
         }
+        if let Some(depth) = self.held.filter(|depth| *depth > 0) {
+            let name = savepoint(depth);
+            self.held = Some(depth - 1);
+            return self
+                .execute_script(&format!(
+                    "ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}"
+                ))
+                .await
+                .map(drop);
+        }
+        if self.held.is_some() {
+            return Err(DbError::HeldTransaction("ROLLBACK"));
+        }
         self.execute_script("ROLLBACK").await.map(drop)
+    }
+
+    /// Opens a transaction that every later [`Db::begin`], [`Db::commit`] and
+    /// [`Db::rollback`] nest in as savepoints, until [`Db::end_held_transaction`] rolls it all
+    /// back: a dry run on PostgreSQL, where DDL is transactional, runs the migration for real
+    /// this way and keeps none of it.
+    pub async fn hold_transaction(&mut self) -> Result<(), DbError> {
+        if self.held.is_some() {
+            return Err(DbError::HeldTransaction("BEGIN"));
+        }
+        self.begin().await?;
+        self.held = Some(0);
+        Ok(())
+    }
+
+    /// Rolls back the transaction [`Db::hold_transaction`] opened, savepoints and all.
+    pub async fn end_held_transaction(&mut self) -> Result<(), DbError> {
+        if self.held.take().is_none() || self.is_abandoned() {
+            return Ok(());
+        }
+        self.execute_script("ROLLBACK").await.map(drop)
+    }
+
+    /// True while a transaction opened by [`Db::hold_transaction`] is open.
+    pub fn holds_transaction(&self) -> bool {
+        self.held.is_some()
     }
 
     /// Closes the connection politely (a dropped one is closed too, less politely).
@@ -672,4 +752,9 @@ impl Db {
         }
         Ok(())
     }
+}
+
+/// The name of the savepoint at `depth` inside a held transaction.
+fn savepoint(depth: u32) -> String {
+    format!("runner_held_{depth}")
 }

@@ -157,6 +157,8 @@ impl Migrator<'_> {
                     report.stats,
                     report.origin
                 );
+                self.progress
+                    .transform_done(&transform.module, &report.stats);
                 if own_transaction && let Err(e) = self.db.commit().await {
                     // SQLite keeps the transaction open when COMMIT fails.
                     if let Err(rollback) = self.db.rollback().await {

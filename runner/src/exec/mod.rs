@@ -83,6 +83,9 @@ pub trait Progress {
     fn transform_listener(&mut self, _module: &str) -> Option<Arc<dyn TransformListener>> {
         None
     }
+    /// A transform finished: what the host counted of its work (rows read and written per
+    /// table). Called before the `step_done` of its step.
+    fn transform_done(&mut self, _module: &str, _stats: &crate::sandbox::Stats) {}
 }
 
 /// Why `revision` runs step by step on the server `info` describes, in words for messages.
@@ -207,6 +210,11 @@ impl<'a> Migrator<'a> {
         self
     }
 
+    /// The connection this migrator runs on, to look at the database between revisions.
+    pub fn db(&mut self) -> &mut Db {
+        self.db
+    }
+
     /// The checksum recorded for a revision (see [`checksum`]), with the loaded modules.
     pub fn checksum(&self, revision: &Revision) -> String {
         checksum(revision, |module| {
@@ -227,7 +235,35 @@ impl<'a> Migrator<'a> {
     /// Finishes a downgrade a run left half applied, and reverts nothing more.
     pub async fn resume_downgrade(&mut self) -> Result<Vec<Ran>, ExecError> {
         self.options.resume = true;
-        self.locked(Direction::Down, Scope::Nothing).await
+        self.resume_only(Direction::Down).await
+    }
+
+    /// Finishes a revision a run left half applied in `direction` where
+    /// [`RunOptions::resume`] says to (refuses to go on over one otherwise), and runs nothing
+    /// more.
+    pub async fn resume_only(&mut self, direction: Direction) -> Result<Vec<Ran>, ExecError> {
+        self.locked(direction, Scope::Nothing).await
+    }
+
+    /// The revisions, in order, that an upgrade (or downgrade) to `target` runs from where
+    /// the database is now: a dry run takes them one at a time to look at the schema between
+    /// them. Creates runner's tables where they are missing.
+    pub async fn path(
+        &mut self,
+        direction: Direction,
+        target: &Target,
+    ) -> Result<Vec<String>, ExecError> {
+        self.prepare_tables().await?;
+        let (_, applied) = self.applied().await?;
+        let graph = &self.repo.graph;
+        Ok(match direction {
+            Direction::Up => {
+                graph.upgrade_path(&applied, &target::resolve_up(target, graph, &applied)?)?
+            }
+            Direction::Down => {
+                graph.downgrade_path(&applied, &target::resolve_down(target, graph, &applied)?)?
+            }
+        })
     }
 
     /// Applies (or reverts) exactly the revision `id`, whose parents are applied (or whose

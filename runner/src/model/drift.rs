@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use super::outline::{describe_column, describe_default, describe_foreign_key, describe_index};
 use super::{Column, ColumnDefault, EnumType, Schema, Table};
 
 /// One difference between the expected schema and the live one.
@@ -190,21 +191,7 @@ fn tables(expected: &Table, live: &Table, out: &mut Vec<Drift>) {
         &expected.foreign_keys,
         &live.foreign_keys,
         |fk| &fk.name,
-        |fk| {
-            format!(
-                "({}) references {}({})",
-                fk.columns.join(", "),
-                fk.ref_table,
-                fk.ref_columns.join(", ")
-            ) + &fk
-                .on_delete
-                .map(|a| format!(" on delete {}", a.sql()))
-                .unwrap_or_default()
-                + &fk
-                    .on_update
-                    .map(|a| format!(" on update {}", a.sql()))
-                    .unwrap_or_default()
-        },
+        describe_foreign_key,
         out,
     );
     named(
@@ -231,17 +218,7 @@ fn tables(expected: &Table, live: &Table, out: &mut Vec<Drift>) {
         &expected.indexes,
         &live.indexes,
         |i| &i.name,
-        |i| {
-            format!(
-                "{}({}){}",
-                if i.unique { "unique " } else { "" },
-                i.columns.join(", "),
-                i.where_clause
-                    .as_ref()
-                    .map(|w| format!(" where {w}"))
-                    .unwrap_or_default()
-            )
-        },
+        describe_index,
         out,
     );
 }
@@ -282,29 +259,6 @@ fn named<T: PartialEq>(
                 describe(item),
             ));
         }
-    }
-}
-
-fn describe_column(column: &Column) -> String {
-    let mut text = column.ty.to_string();
-    text.push_str(if column.nullable {
-        " null"
-    } else {
-        " not null"
-    });
-    if let Some(default) = &column.default {
-        text.push_str(&format!(" default {}", describe_default(default)));
-    }
-    if column.autoincrement {
-        text.push_str(" autoincrement");
-    }
-    text
-}
-
-fn describe_default(default: &ColumnDefault) -> String {
-    match default {
-        ColumnDefault::Literal(literal) => literal.to_string(),
-        ColumnDefault::Sql(sql) => sql.clone(),
     }
 }
 

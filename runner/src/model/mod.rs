@@ -7,6 +7,7 @@ pub mod drift;
 pub mod expr;
 pub mod literal;
 mod names;
+pub mod outline;
 pub mod types;
 
 use std::fmt;

@@ -161,6 +161,31 @@ impl Repository {
         Self::from_revisions(&self.dir, revisions)
     }
 
+    /// A copy whose index steps build and drop their indexes plainly where they said
+    /// `concurrently`: a dry run on PostgreSQL holds the whole run in one transaction, which
+    /// `CONCURRENTLY` cannot run in. The checksums stay the files' own.
+    pub fn without_concurrently(&self) -> Repository {
+        let mut copy = self.clone();
+        for revision in copy.revisions.values_mut() {
+            let downgrade = match &mut revision.downgrade {
+                Downgrade::Auto => None,
+                Downgrade::Steps(steps) => Some(steps),
+            };
+            let steps = revision
+                .upgrade
+                .iter_mut()
+                .chain(downgrade.into_iter().flatten());
+            for step in steps {
+                match &mut step.value {
+                    Step::CreateIndex(op) => op.concurrently = false,
+                    Step::DropIndex(op) => op.concurrently = false,
+                    _ => {}
+                }
+            }
+        }
+        copy
+    }
+
     /// The revision `id`, if it exists.
     pub fn get(&self, id: &str) -> Option<&Revision> {
         self.revisions.get(id)
