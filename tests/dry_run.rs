@@ -245,3 +245,65 @@ async fn a_dry_run_that_fails_reports_how_far_it_got_and_changes_nothing() {
         db.close().await.ok();
     }
 }
+
+const CONCURRENT: &str = "revision: ccccccccccc3
+parents: [aaaaaaaaaaa1]
+message: index without blocking writes
+transactional: false
+upgrade:
+  - create_index: {table: notes, name: ix_notes_body, columns: [body], concurrently: true}
+downgrade: auto
+";
+
+#[tokio::test]
+async fn a_postgres_dry_run_builds_a_concurrent_index_plainly_inside_its_transaction() {
+    let Some(test_db) = TestDb::new(Dialect::Postgres).await else {
+        return;
+    };
+    let project = Project::new();
+    project.write("aaaaaaaaaaa1_base.yaml", BASE);
+    project.write("ccccccccccc3_concurrent.yaml", CONCURRENT);
+    let out = project
+        .runner(Some(&test_db.url_arg()))
+        .args(["upgrade", "aaaaaaaaaaa1"])
+        .output()
+        .expect("runner");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut db = test_db.connect().await;
+    let before = full_dump(&mut db).await;
+    let out = project
+        .runner(Some(&test_db.url_arg()))
+        .args(["--format", "json", "upgrade", "--dry-run"])
+        .output()
+        .expect("runner");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json(&out);
+    assert_eq!(report["isolation"], "rolled_back");
+    let sql = report["revisions"][0]["steps"][0]["sql"][0]
+        .as_str()
+        .expect("sql");
+    assert!(
+        sql.starts_with("CREATE INDEX") && !sql.contains("CONCURRENTLY"),
+        "{sql}"
+    );
+    assert!(
+        report["notes"]
+            .to_string()
+            .contains("`concurrently` index steps run as plain"),
+        "{report:#}"
+    );
+    assert_eq!(
+        report["revisions"][0]["schema"][0],
+        "+ index notes.ix_notes_body (body)"
+    );
+    assert_eq!(full_dump(&mut db).await, before);
+    db.close().await.ok();
+}
