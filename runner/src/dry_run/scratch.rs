@@ -10,6 +10,13 @@
 //! * MySQL/MariaDB, where DDL commits as it runs: a scratch database on the same server,
 //!   `runner_dry_<random>`, holding a copy of every table (rows included, read in one
 //!   consistent snapshot), view and trigger, dropped at the end.
+//!
+//! A dry run killed at any point leaves the database as it was, so the next `upgrade` sees
+//! what it would have seen without it: on SQLite only the copy in the temporary folder is
+//! left; on PostgreSQL the server rolls the transaction back and ends the advisory lock with
+//! the session (killed between the rollback and the `setval`, `runner_history`'s ids skip a
+//! few numbers, which nothing relies on); on MySQL the scratch database is left, and the next
+//! dry run names it in its notes.
 
 use std::collections::BTreeMap;
 
@@ -46,6 +53,10 @@ pub enum ScratchError {
         #[source]
         source: DbError,
     },
+    #[error("{0}")]
+    Url(#[from] crate::db::url::UrlError),
+    #[error("the MySQL URL names no database to copy")]
+    NoDatabase,
     #[error("cannot copy {what} into the scratch database: {source}")]
     Copy {
         what: String,
@@ -182,18 +193,19 @@ fn shown(value: Option<i64>) -> String {
     value.map_or("unused".into(), |v| v.to_string())
 }
 
-async fn connect_file(path: &std::path::Path, options: &ConnectOptions) -> Result<Db, DbError> {
-    let url = format!("sqlite://{}", path.display())
-        .parse()
-        .map_err(|e: crate::db::url::UrlError| DbError::Denied(e.to_string()))?;
-    Db::connect(
+async fn connect_file(
+    path: &std::path::Path,
+    options: &ConnectOptions,
+) -> Result<Db, ScratchError> {
+    let url = format!("sqlite://{}", path.display()).parse()?;
+    Ok(Db::connect(
         &url,
         &ConnectOptions {
             create_sqlite_file: true,
             ..options.clone()
         },
     )
-    .await
+    .await?)
 }
 
 async fn copy_sqlite(live: &mut Db) -> Result<Scratch, ScratchError> {
@@ -281,10 +293,7 @@ fn scratch_name() -> String {
 /// MySQL: the scratch database, a copy of every table, view and trigger of the live one. The
 /// migration lock is held while copying, so that no runner changes the database meanwhile.
 async fn copy_mysql(live: &mut Db, notes: &mut Notes) -> Result<Scratch, ScratchError> {
-    let source = live
-        .url
-        .database_name()
-        .ok_or_else(|| DbError::Denied("the MySQL URL names no database".into()))?;
+    let source = live.url.database_name().ok_or(ScratchError::NoDatabase)?;
     let leftovers = live
         .query(
             "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'runner\\_dry\\_%'",
@@ -350,10 +359,7 @@ async fn copy_into(
             name: name.into(),
             source,
         })?;
-    let url = live
-        .url
-        .with_database(Some(name))
-        .map_err(|e| DbError::Denied(e.to_string()))?;
+    let url = live.url.with_database(Some(name))?;
     let mut db = Db::connect(&url, &live.options()).await?;
     let result = copy_objects(&mut db, source, name, notes).await;
     if let Err(e) = db.execute_simple("SET FOREIGN_KEY_CHECKS = 1").await {
@@ -361,6 +367,29 @@ async fn copy_into(
     }
     result?;
     Ok(db)
+}
+
+/// A MySQL identifier, quoted as the dialect renders it.
+fn quote(name: &str) -> String {
+    crate::dialect::renderer(Dialect::Mysql).quote(name)
+}
+
+/// The `SHOW CREATE TABLE` (or `VIEW`) text of `object` in `schema` (both quoted).
+async fn show_create(
+    db: &mut Db,
+    kind: &str,
+    schema: &str,
+    object: &str,
+) -> Result<String, DbError> {
+    let shown = db
+        .query(&format!("SHOW CREATE {kind} {schema}.{object}"), &[])
+        .await?;
+    Ok(shown
+        .rows
+        .first()
+        .and_then(|r| r.get(1))
+        .and_then(Value::to_text)
+        .unwrap_or_default())
 }
 
 /// Qualified names of the source in a view's or trigger's text, pointed at the copy.
@@ -375,7 +404,7 @@ async fn copy_objects(
     notes: &mut Notes,
 ) -> Result<(), ScratchError> {
     let copy_error = |what: String| move |source| ScratchError::Copy { what, source };
-    let quoted_source = format!("`{}`", source.replace('`', "``"));
+    let quoted_source = quote(source);
     db.execute_simple("SET FOREIGN_KEY_CHECKS = 0").await?;
     db.execute_simple(
         "SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')",
@@ -403,17 +432,10 @@ async fn copy_objects(
         }
     }
     for table in &tables {
-        let quoted = format!("`{}`", table.replace('`', "``"));
-        let shown = db
-            .query(&format!("SHOW CREATE TABLE {quoted_source}.{quoted}"), &[])
+        let quoted = quote(table);
+        let ddl = show_create(db, "TABLE", &quoted_source, &quoted)
             .await
             .map_err(copy_error(format!("table {table}")))?;
-        let ddl = shown
-            .rows
-            .first()
-            .and_then(|r| r.get(1))
-            .and_then(Value::to_text)
-            .unwrap_or_default();
         db.execute_script(&requalified(&ddl, source, name))
             .await
             .map_err(copy_error(format!("table {table}")))?;
@@ -435,10 +457,10 @@ async fn copy_objects(
             .rows
             .iter()
             .filter_map(|r| r.first().and_then(Value::to_text))
-            .map(|c| format!("`{}`", c.replace('`', "``")))
+            .map(|c| quote(&c))
             .collect::<Vec<_>>()
             .join(", ");
-        let quoted = format!("`{}`", table.replace('`', "``"));
+        let quoted = quote(table);
         db.execute_simple(&format!(
             "INSERT INTO {quoted} ({list}) SELECT {list} FROM {quoted_source}.{quoted}"
         ))
@@ -476,16 +498,8 @@ async fn copy_views(
         let mut failed = Vec::new();
         let mut last_error = None;
         for view in std::mem::take(&mut views) {
-            let quoted = format!("`{}`", view.replace('`', "``"));
-            let shown = db
-                .query(&format!("SHOW CREATE VIEW {quoted_source}.{quoted}"), &[])
-                .await?;
-            let ddl = shown
-                .rows
-                .first()
-                .and_then(|r| r.get(1))
-                .and_then(Value::to_text)
-                .unwrap_or_default();
+            let quoted = quote(&view);
+            let ddl = show_create(db, "VIEW", quoted_source, &quoted).await?;
             // The view as this user defines it (another DEFINER needs SUPER).
             let ddl = match (ddl.find(" DEFINER="), ddl.find(" SQL SECURITY")) {
                 (Some(start), Some(end)) if start < end => {
@@ -532,7 +546,6 @@ async fn copy_triggers(db: &mut Db, source: &str, name: &str) -> Result<(), Scra
                 source: DbError::Denied(format!("unexpected timing or event: {timing} {event}")),
             });
         }
-        let quote = |n: &str| format!("`{}`", n.replace('`', "``"));
         let sql = format!(
             "CREATE TRIGGER {} {} {} ON {} FOR EACH ROW {}",
             quote(&trigger),
