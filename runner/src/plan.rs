@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use crate::dialect::{Action, renderer};
 use crate::dialect_kind::Dialect;
 use crate::model::Schema;
-use crate::ops::{RenderCx, Step};
+use crate::ops::{RenderCx, Step, enum_use};
 use crate::revision::{
     Downgrade, Located, Repository, Revision, SourceError, SourceLoc, apply_steps,
 };
@@ -139,6 +139,16 @@ pub fn plan_revision_with(
     dialect: Dialect,
 ) -> Result<RevisionPlan, PlanError> {
     let steps = steps_for(revision, direction, without)?;
+    // On PostgreSQL a revision is one transaction, in which an enum value added by
+    // `ALTER TYPE ... ADD VALUE` cannot be used: those adds swap the type instead.
+    let used_later: Vec<usize> = if dialect == Dialect::Postgres && revision.transactional {
+        enum_use::adds_used_later(&steps, current)
+            .into_iter()
+            .map(|found| found.add_step)
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut schema = current.clone();
     let mut planned = Vec::with_capacity(steps.len());
     for (i, step) in steps.iter().enumerate() {
@@ -152,6 +162,7 @@ pub fn plan_revision_with(
                 dialect: renderer(dialect),
                 before: &before,
                 after: &schema,
+                used_in_transaction: used_later.contains(&i),
             })
             .map_err(|e| PlanError::Invalid(revision.error_at(&step.loc, e.to_string())))?;
         planned.push(PlannedStep {

@@ -71,6 +71,33 @@ pub enum Action {
     Rebuild(Rebuild),
     /// A data transform, run in the sandbox on the same connection and transaction.
     Transform(TransformAction),
+    /// A count the step needs to be zero before it changes anything.
+    Guard(RowGuard),
+}
+
+/// Rows that would make a step lose data or fail half-way (an enum value being removed that
+/// rows still hold): counted first, and the step refused with a message saying where they are
+/// when there are any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowGuard {
+    /// `SELECT COUNT(*) FROM ... WHERE ...`.
+    pub count_sql: String,
+    /// What the step would do, for the message: "remove 'lost' from enum 'deal_state'".
+    pub refusing: String,
+    /// Where the rows are: "deals.state".
+    pub place: String,
+    /// What to do about it.
+    pub hint: String,
+}
+
+impl RowGuard {
+    /// The refusal when `count` rows are in the way.
+    pub fn message(&self, count: i64) -> String {
+        format!(
+            "cannot {}: {count} row(s) of {} still hold it; {}",
+            self.refusing, self.place, self.hint
+        )
+    }
 }
 
 impl Action {
@@ -90,6 +117,10 @@ impl Action {
                 }
                 out.trim_end().to_string()
             }
+            Self::Guard(guard) => format!(
+                "-- runner first checks that this counts no rows ({}):\n-- {};",
+                guard.place, guard.count_sql
+            ),
             Self::Transform(t) => {
                 let direction = t.direction.as_str();
                 let list = |tables: &[String]| {
@@ -165,6 +196,22 @@ pub enum RenderError {
 }
 
 impl RenderError {
+    /// The same error, saying which column it is about.
+    pub fn in_column(self, column: &str) -> Self {
+        match self {
+            Self::Unsupported {
+                what,
+                dialect,
+                hint,
+            } => Self::Unsupported {
+                what: format!("column '{column}': {what}"),
+                dialect,
+                hint,
+            },
+            other => other,
+        }
+    }
+
     /// A feature this database lacks, with advice.
     pub fn unsupported(what: impl Into<String>, dialect: Dialect, hint: &str) -> Self {
         Self::Unsupported {
@@ -250,7 +297,8 @@ pub trait SqlDialect: Send + Sync {
         let mut def = format!(
             "{} {}",
             self.quote(&column.name),
-            self.column_type(&column.ty, schema)?
+            self.column_type(&column.ty, schema)
+                .map_err(|e| e.in_column(&column.name))?
         );
         if !column.nullable {
             def.push_str(" NOT NULL");
@@ -451,6 +499,8 @@ pub enum EnumEdit<'a> {
     Remove {
         value: &'a str,
     },
+    /// The same values in a new order.
+    Reorder,
 }
 
 /// An enum change with the schemas around it.
@@ -459,6 +509,10 @@ pub struct EnumChange<'a> {
     pub after: &'a Schema,
     pub name: &'a str,
     pub edit: EnumEdit<'a>,
+    /// A later step of the same transaction uses the value this change adds. PostgreSQL cannot
+    /// use a value `ADD VALUE` added before the transaction commits (SQLSTATE 55P04), so there
+    /// the type is swapped instead.
+    pub used_in_transaction: bool,
 }
 
 /// Renders a raw SQL default: the datetime keywords as they are, anything else in parentheses,

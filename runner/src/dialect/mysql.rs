@@ -133,7 +133,16 @@ impl SqlDialect for MySql {
             ColumnType::Real => "FLOAT".into(),
             ColumnType::Double => "DOUBLE".into(),
             ColumnType::Decimal { precision, scale } => format!("DECIMAL({precision},{scale})"),
-            ColumnType::String { length } => format!("VARCHAR({length})"),
+            ColumnType::String {
+                length: Some(length),
+            } => format!("VARCHAR({length})"),
+            ColumnType::String { length: None } => {
+                return Err(RenderError::unsupported(
+                    "`string` without a length",
+                    Dialect::Mysql,
+                    "give it one, as in string(255), or use `text`",
+                ));
+            }
             ColumnType::Text => "LONGTEXT".into(),
             ColumnType::Binary => "LONGBLOB".into(),
             ColumnType::Date => "DATE".into(),

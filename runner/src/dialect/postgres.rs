@@ -47,6 +47,23 @@ impl Postgres {
 
     /// Moves every column using enum `name` to the type `target`, keeping defaults (an old
     /// default does not cast to the new type: it is dropped first and set again after).
+    /// An enum changed by building the new type beside the old one and moving every column to
+    /// it through text, all inside the transaction: for what `ALTER TYPE` cannot do (remove or
+    /// reorder values) or cannot do usably in a transaction (add a value used before commit).
+    fn swap_enum(&self, change: &EnumChange<'_>) -> Result<Vec<Action>, RenderError> {
+        let name = self.quote(change.name);
+        let enum_type = change.after.enum_type(change.name)?;
+        let old_name = temp_name("old", change.name);
+        let mut actions = vec![Action::Sql(format!(
+            "ALTER TYPE {name} RENAME TO {}",
+            self.quote(&old_name)
+        ))];
+        actions.extend(self.create_enum(enum_type).into_iter().map(Action::Sql));
+        actions.extend(self.retype_enum_columns(change.after, change.name, &name));
+        actions.push(Action::Sql(format!("DROP TYPE {}", self.quote(&old_name))));
+        Ok(actions)
+    }
+
     fn retype_enum_columns(&self, schema: &Schema, name: &str, target: &str) -> Vec<Action> {
         let mut actions = Vec::new();
         for (table, column) in schema.enum_users(name) {
@@ -89,7 +106,10 @@ impl SqlDialect for Postgres {
             ColumnType::Real => "real".into(),
             ColumnType::Double => "double precision".into(),
             ColumnType::Decimal { precision, scale } => format!("numeric({precision},{scale})"),
-            ColumnType::String { length } => format!("varchar({length})"),
+            ColumnType::String {
+                length: Some(length),
+            } => format!("varchar({length})"),
+            ColumnType::String { length: None } => "varchar".into(),
             ColumnType::Text => "text".into(),
             ColumnType::Binary => "bytea".into(),
             ColumnType::Date => "date".into(),
@@ -181,6 +201,7 @@ impl SqlDialect for Postgres {
     fn alter_enum(&self, change: &EnumChange<'_>) -> Result<Vec<Action>, RenderError> {
         let name = self.quote(change.name);
         Ok(match &change.edit {
+            EnumEdit::Add { .. } if change.used_in_transaction => self.swap_enum(change)?,
             EnumEdit::Add {
                 value,
                 before,
@@ -201,19 +222,8 @@ impl SqlDialect for Postgres {
                 self.string_literal(from),
                 self.string_literal(to)
             ))],
-            EnumEdit::Remove { .. } => {
-                // PostgreSQL cannot drop an enum value: build the new type and move the columns.
-                let enum_type = change.after.enum_type(change.name)?;
-                let old_name = temp_name("old", change.name);
-                let mut actions = vec![Action::Sql(format!(
-                    "ALTER TYPE {name} RENAME TO {}",
-                    self.quote(&old_name)
-                ))];
-                actions.extend(self.create_enum(enum_type).into_iter().map(Action::Sql));
-                actions.extend(self.retype_enum_columns(change.after, change.name, &name));
-                actions.push(Action::Sql(format!("DROP TYPE {}", self.quote(&old_name))));
-                actions
-            }
+            // PostgreSQL can neither drop an enum value nor reorder them.
+            EnumEdit::Remove { .. } | EnumEdit::Reorder => self.swap_enum(change)?,
         })
     }
 }

@@ -40,7 +40,10 @@ impl SqlDialect for Sqlite {
             ColumnType::Decimal { precision, scale } => {
                 format!("DECIMAL_TEXT({precision},{scale})")
             }
-            ColumnType::String { length } => format!("VARCHAR({length})"),
+            ColumnType::String {
+                length: Some(length),
+            } => format!("VARCHAR({length})"),
+            ColumnType::String { length: None } => "VARCHAR".into(),
             ColumnType::Text => "TEXT".into(),
             ColumnType::Binary => "BLOB".into(),
             ColumnType::Date => "DATE".into(),
@@ -135,7 +138,7 @@ impl SqlDialect for Sqlite {
                         )
                     })
                     .collect(),
-                EnumEdit::Add { .. } | EnumEdit::Remove { .. } => Vec::new(),
+                EnumEdit::Add { .. } | EnumEdit::Remove { .. } | EnumEdit::Reorder => Vec::new(),
             };
             actions.push(rebuild(self, change.after, old, new, &overrides)?);
         }

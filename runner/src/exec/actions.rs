@@ -4,7 +4,7 @@
 
 use super::{ExecError, Migrator};
 use crate::crash::{self, points};
-use crate::db::{DbError, sqlite_live};
+use crate::db::{DbError, Value, sqlite_live};
 use crate::dialect::{Action, TransformAction, sqlite};
 use crate::plan::{self, PlanError};
 use crate::revision::Revision;
@@ -114,6 +114,24 @@ impl Migrator<'_> {
                 Ok(())
             }
             Action::Transform(transform) => self.run_transform(transform, in_transaction).await,
+            Action::Guard(guard) => {
+                let rows = self.db.query(&guard.count_sql, &[]).await?;
+                let count = rows
+                    .rows
+                    .first()
+                    .and_then(|row| row.first())
+                    .and_then(Value::as_i64)
+                    .ok_or_else(|| {
+                        ActionError::Message(format!(
+                            "`{}` did not answer with a count",
+                            guard.count_sql
+                        ))
+                    })?;
+                if count > 0 {
+                    return Err(ActionError::Message(guard.message(count)));
+                }
+                Ok(())
+            }
         }
     }
 

@@ -415,7 +415,7 @@ impl<'a> Migrator<'a> {
         } else {
             // MySQL: DDL commits at once, rows commit with the transaction.
             let dml_only = step.actions.iter().all(|action| match action {
-                Action::Transform(_) => true,
+                Action::Transform(_) | Action::Guard(_) => true,
                 Action::Sql(sql) => resume::is_dml_only(sql, dialect),
                 Action::Rebuild(_) => false,
             });

@@ -4,7 +4,6 @@
 //! purpose. `runner lint` prints them, and `runner check` fails on them.
 
 mod codes;
-mod enum_use;
 mod rules;
 mod types;
 
@@ -13,10 +12,9 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 
 use crate::model::Schema;
-use crate::ops::Step;
+use crate::ops::{Step, enum_use};
 use crate::revision::{Repository, Revision, SourceError, SourceLoc, apply_steps};
 pub use codes::{Code, Kind};
-use enum_use::Added;
 
 /// Which databases' rules apply.
 #[derive(Debug, Clone, Copy)]
@@ -128,7 +126,11 @@ fn lint_revision(
 ) -> Result<Vec<Finding>, SourceError> {
     let mut schema = schema.clone();
     let mut fresh: HashSet<String> = HashSet::new();
-    let mut added: Vec<Added> = Vec::new();
+    let used_later = if options.postgres && revision.transactional {
+        enum_use::adds_used_later(&revision.upgrade, &schema)
+    } else {
+        Vec::new()
+    };
     let mut all_null: HashSet<(String, String)> = HashSet::new();
     let mut findings = Vec::new();
     for (index, step) in revision.upgrade.iter().enumerate() {
@@ -152,29 +154,28 @@ fn lint_revision(
         for (code, message) in rules::check(&cx) {
             findings.push(finding(code, message));
         }
-        // In a transactional revision PostgreSQL runs every step in one transaction.
-        if options.postgres
-            && revision.transactional
-            && let Some((value, how)) = enum_use::used_by(&step.value, &added, &schema)
-        {
-            findings.push(finding(
-                Code::PgEnumAddThenUse,
-                format!(
-                    "value '{}' of enum '{}' is added at {} and used here ({how}); PostgreSQL cannot use an enum value before the transaction that added it commits (55P04), and this revision runs in one transaction, so it fails on PostgreSQL only. Move the `alter_enum` to a revision of its own before this one, or set `transactional: false` on this revision",
-                    value.value, value.enum_name, value.at
-                ),
-            ));
+        // In a transactional revision PostgreSQL runs every step in one transaction, where a
+        // value `ADD VALUE` added cannot be used: the plan swaps the type instead.
+        if let Some(found) = used_later.iter().find(|f| f.add_step == index) {
+            let users: Vec<String> = schema
+                .enum_users(&found.enum_name)
+                .map(|(t, c)| format!("{}.{}", t.name, c.name))
+                .collect();
+            if !users.is_empty() {
+                findings.push(finding(
+                    Code::PgEnumRewrite,
+                    format!(
+                        "value '{}' of enum '{}' is used later in this revision's transaction (step {}: {}); PostgreSQL cannot use a value `ADD VALUE` added before the commit (55P04), so runner adds it by swapping in a new type, which rewrites {} under an ACCESS EXCLUSIVE lock. An `alter_enum` in a revision of its own before this one adds the value without the rewrite",
+                        found.value,
+                        found.enum_name,
+                        found.use_step + 1,
+                        found.how,
+                        users.join(", ")
+                    ),
+                ));
+            }
         }
         match &step.value {
-            Step::AlterEnum(op) => {
-                if let Some(value) = &op.add {
-                    added.push(Added {
-                        enum_name: op.name.clone(),
-                        value: value.clone(),
-                        at: step.loc.clone(),
-                    });
-                }
-            }
             Step::CreateTable(op) => {
                 fresh.insert(op.table.clone());
             }

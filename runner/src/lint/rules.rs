@@ -57,6 +57,22 @@ pub fn check(cx: &StepCx<'_>) -> Vec<(Code, String)> {
             ),
         ),
         Step::AlterEnum(op) => {
+            if op.reorder.is_some() && cx.postgres {
+                let users: Vec<String> = cx
+                    .before
+                    .enum_users(&op.name)
+                    .map(|(t, c)| format!("{}.{}", t.name, c.name))
+                    .collect();
+                if !users.is_empty() {
+                    add(
+                        Code::PgEnumRewrite,
+                        format!(
+                            "PostgreSQL cannot reorder enum values: runner swaps in a new type, which rewrites {} under an ACCESS EXCLUSIVE lock",
+                            users.join(", ")
+                        ),
+                    );
+                }
+            }
             if let Some(value) = &op.remove {
                 let users: Vec<String> = cx
                     .before
@@ -66,7 +82,7 @@ pub fn check(cx: &StepCx<'_>) -> Vec<(Code, String)> {
                 add(
                     Code::DropEnumValue,
                     format!(
-                        "removes value '{value}' from enum '{}'; rows holding it ({}) make the step fail",
+                        "removes value '{value}' from enum '{}'; if rows still hold it ({}), the step fails before changing anything",
                         op.name,
                         if users.is_empty() {
                             "no column uses the enum".to_string()

@@ -28,8 +28,19 @@ pub fn widens(from: &ColumnType, to: &ColumnType, schema: &Schema) -> bool {
             },
         ) => s2 >= s && p2.saturating_sub(*s2) >= p.saturating_sub(*s),
         // One more character for the sign.
-        (SmallInt | Integer | BigInt, String { length }) => *length > integer_digits(from),
-        (Enum(name), String { length }) => schema.enums.get(name).is_some_and(|e| {
+        (_, String { length: None }) => !matches!(from, Binary | Json),
+        (
+            SmallInt | Integer | BigInt,
+            String {
+                length: Some(length),
+            },
+        ) => *length > integer_digits(from),
+        (
+            Enum(name),
+            String {
+                length: Some(length),
+            },
+        ) => schema.enums.get(name).is_some_and(|e| {
             e.values
                 .iter()
                 .all(|v| v.chars().count() <= *length as usize)

@@ -71,10 +71,12 @@ impl Literal {
                 }
                 Ok(())
             }
-            ColumnType::String { length } => match text {
-                Some(text) if text.chars().count() <= *length as usize => Ok(()),
-                Some(_) => Err(format!("{ty} holds at most {length} characters")),
-                None => Err(format!("{ty} takes text; put the value in quotes")),
+            ColumnType::String { length } => match (text, length) {
+                (Some(text), Some(length)) if text.chars().count() > *length as usize => {
+                    Err(format!("{ty} holds at most {length} characters"))
+                }
+                (Some(_), _) => Ok(()),
+                (None, _) => Err(format!("{ty} takes text; put the value in quotes")),
             },
             ColumnType::Text | ColumnType::Binary => match text {
                 Some(_) => Ok(()),

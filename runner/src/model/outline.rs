@@ -214,7 +214,7 @@ mod tests {
         let after = schema(vec![
             column("id", ColumnType::BigInt, false),
             column("full_name", ColumnType::Text, true),
-            column("first_name", ColumnType::String { length: 255 }, true),
+            column("first_name", ColumnType::String { length: Some(255) }, true),
         ]);
         assert_eq!(
             outline_diff(&before, &after),

@@ -15,8 +15,15 @@ pub enum ColumnType {
     Boolean,
     Real,
     Double,
-    Decimal { precision: u32, scale: u32 },
-    String { length: u32 },
+    Decimal {
+        precision: u32,
+        scale: u32,
+    },
+    /// `string(n)`, or `string` with no length (SQLAlchemy's `String()`, PostgreSQL's
+    /// `varchar`), which SQLite and PostgreSQL store and MySQL refuses.
+    String {
+        length: Option<u32>,
+    },
     Text,
     Binary,
     Date,
@@ -35,7 +42,7 @@ pub struct TypeParseError(String);
 
 /// The type names accepted, for error messages.
 pub const TYPE_NAMES: &str = "integer, bigint, smallint, boolean, real, double, decimal(p,s), \
-     string(n), text, binary, date, time, timestamp, timestamptz, json, uuid, enum(NAME)";
+     string(n), string, text, binary, date, time, timestamp, timestamptz, json, uuid, enum(NAME)";
 
 /// Largest precision MySQL accepts for DECIMAL; the portable limit.
 pub const MAX_DECIMAL_PRECISION: u32 = 65;
@@ -103,10 +110,13 @@ impl FromStr for ColumnType {
                             "string length must be between 1 and 65535, got {length}"
                         )));
                     }
-                    Ok(Self::String { length })
+                    Ok(Self::String {
+                        length: Some(length),
+                    })
                 }
-                _ => Err(TypeParseError(
-                    "type 'string' needs a length, as in string(255)".into(),
+                None => Ok(Self::String { length: None }),
+                Some(_) => Err(TypeParseError(
+                    "type 'string' takes one length, as in string(255)".into(),
                 )),
             },
             "decimal" | "numeric" => {
@@ -163,7 +173,10 @@ impl fmt::Display for ColumnType {
             Self::Real => f.write_str("real"),
             Self::Double => f.write_str("double"),
             Self::Decimal { precision, scale } => write!(f, "decimal({precision},{scale})"),
-            Self::String { length } => write!(f, "string({length})"),
+            Self::String {
+                length: Some(length),
+            } => write!(f, "string({length})"),
+            Self::String { length: None } => f.write_str("string"),
             Self::Text => f.write_str("text"),
             Self::Binary => f.write_str("binary"),
             Self::Date => f.write_str("date"),
@@ -205,6 +218,7 @@ mod tests {
             "double",
             "decimal(10,2)",
             "string(255)",
+            "string",
             "text",
             "binary",
             "date",
@@ -239,8 +253,12 @@ mod tests {
         let err = "strin(5)".parse::<ColumnType>().unwrap_err().to_string();
         assert!(err.contains("unknown column type 'strin(5)'"), "{err}");
         assert!(err.contains("string(n)"), "{err}");
-        let err = "string".parse::<ColumnType>().unwrap_err().to_string();
-        assert!(err.contains("needs a length"), "{err}");
+        let err = "string(1,2)".parse::<ColumnType>().unwrap_err().to_string();
+        assert!(err.contains("takes one length"), "{err}");
+        assert_eq!(
+            "varchar".parse::<ColumnType>(),
+            Ok(ColumnType::String { length: None })
+        );
         let err = "decimal(3,5)"
             .parse::<ColumnType>()
             .unwrap_err()

@@ -1,14 +1,15 @@
-//! `alter_enum`: adds, renames or removes one value of an enum. Column defaults follow a
-//! renamed value; removing a value a default uses is refused.
+//! `alter_enum`: adds, renames or removes one value of an enum, or puts its values in a new
+//! order. Column defaults follow a renamed value; removing a value a default uses is refused,
+//! and removing one that rows still hold fails before anything changes, saying where they are.
 
 use serde::{Deserialize, Serialize};
 
 use super::create_enum::validate_value;
 use super::{Irreversible, Operation, RenderCx, Reversal, Step};
-use crate::dialect::{Action, EnumChange, EnumEdit, RenderError};
+use crate::dialect::{Action, EnumChange, EnumEdit, RenderError, RowGuard};
 use crate::model::{ColumnDefault, Literal, Schema, SchemaError};
 
-/// Changes an enum's values: exactly one of `add`, `rename` or `remove`.
+/// Changes an enum's values: exactly one of `add`, `rename`, `remove` or `reorder`.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlterEnum {
@@ -24,6 +25,9 @@ pub struct AlterEnum {
     pub rename: Option<RenameValue>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remove: Option<String>,
+    /// Every value of the enum, in the order it is to have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reorder: Option<Vec<String>>,
 }
 
 /// `{from, to}` of a renamed value.
@@ -38,6 +42,15 @@ impl AlterEnum {
     fn edit(&self) -> Result<EnumEdit<'_>, SchemaError> {
         let placed = self.before.is_some() || self.after.is_some();
         match (&self.add, &self.rename, &self.remove) {
+            _ if self.reorder.is_some() => {
+                if placed || self.add.is_some() || self.rename.is_some() || self.remove.is_some() {
+                    return Err(SchemaError::Invalid(format!(
+                        "alter_enum of '{}' takes `reorder` alone; put other changes in steps of their own",
+                        self.name
+                    )));
+                }
+                Ok(EnumEdit::Reorder)
+            }
             (Some(value), None, None) => {
                 if self.before.is_some() && self.after.is_some() {
                     return Err(SchemaError::Invalid(
@@ -56,7 +69,7 @@ impl AlterEnum {
             }),
             (None, None, Some(value)) if !placed => Ok(EnumEdit::Remove { value }),
             _ => Err(SchemaError::Invalid(format!(
-                "alter_enum of '{}' needs exactly one of `add` (with optional `before`/`after`), `rename` or `remove`",
+                "alter_enum of '{}' needs exactly one of `add` (with optional `before`/`after`), `rename`, `remove` or `reorder`",
                 self.name
             ))),
         }
@@ -70,7 +83,32 @@ impl AlterEnum {
             after: None,
             rename: None,
             remove: None,
+            reorder: None,
         }
+    }
+
+    /// Counts, before a value is removed, the rows that still hold it.
+    fn guards(&self, cx: &RenderCx<'_>, value: &str) -> Vec<Action> {
+        cx.before
+            .enum_users(&self.name)
+            .map(|(table, column)| {
+                let literal = cx.dialect.string_literal(value);
+                Action::Guard(RowGuard {
+                    count_sql: format!(
+                        "SELECT COUNT(*) FROM {} WHERE {} = {literal}",
+                        cx.q(&table.name),
+                        cx.q(&column.name)
+                    ),
+                    refusing: format!("remove {literal} from enum '{}'", self.name),
+                    place: format!("{}.{}", table.name, column.name),
+                    hint: format!(
+                        "move them to another value first (an UPDATE in a `sql` step or a transform before this step), \
+                         or rename the value instead: `alter_enum: {{name: {}, rename: {{from: {value}, to: NEW}}}}`",
+                        self.name
+                    ),
+                })
+            })
+            .collect()
     }
 }
 
@@ -129,6 +167,21 @@ impl Operation for AlterEnum {
                     }
                 }
             }
+            EnumEdit::Reorder => {
+                let order = self.reorder.as_deref().unwrap_or_default();
+                let mut wanted = order.to_vec();
+                let mut have = values.clone();
+                wanted.sort();
+                have.sort();
+                if wanted != have {
+                    return Err(SchemaError::Invalid(format!(
+                        "`reorder` of enum '{}' must list each of its values once: [{}]",
+                        self.name,
+                        values.join(", ")
+                    )));
+                }
+                values = order.to_vec();
+            }
             EnumEdit::Remove { value } => {
                 let at = position(&values, &self.name, value)?;
                 if values.len() == 1 {
@@ -179,17 +232,30 @@ impl Operation for AlterEnum {
                 undo.add = Some(value.into());
                 undo.before = values.get(at + 1).cloned();
             }
+            EnumEdit::Reorder => {
+                let values = before
+                    .enum_type(&self.name)
+                    .map_err(|e| Irreversible(e.to_string()))?;
+                undo.reorder = Some(values.values.clone());
+            }
         }
         Ok(Reversal::steps(vec![Step::AlterEnum(undo)]))
     }
 
     fn render(&self, cx: &RenderCx<'_>) -> Result<Vec<Action>, RenderError> {
-        cx.dialect.alter_enum(&EnumChange {
+        let edit = self.edit()?;
+        let mut actions = match edit {
+            EnumEdit::Remove { value } => self.guards(cx, value),
+            _ => Vec::new(),
+        };
+        actions.extend(cx.dialect.alter_enum(&EnumChange {
             before: cx.before,
             after: cx.after,
             name: &self.name,
-            edit: self.edit()?,
-        })
+            edit,
+            used_in_transaction: cx.used_in_transaction,
+        })?);
+        Ok(actions)
     }
 
     fn describe(&self) -> String {
@@ -201,7 +267,10 @@ impl Operation for AlterEnum {
 mod tests {
     use expect_test::expect;
 
+    use super::super::RenderCx;
     use super::super::testing::{apply_error, assert_round_trip, crm, golden, step};
+    use crate::dialect::{Action, renderer};
+    use crate::dialect_kind::Dialect;
 
     #[test]
     fn adds_a_value_in_place() {
@@ -258,11 +327,14 @@ mod tests {
     }
 
     #[test]
-    fn removes_a_value_by_swapping_the_type_on_postgres() {
+    fn removes_a_value_after_counting_the_rows_holding_it_swapping_the_type_on_postgres() {
         let before = crm();
         let remove = step("alter_enum: {name: deal_state, remove: lost}");
         let sql = golden(&before, &remove);
         expect![[r#"
+            -- postgres
+            -- runner first checks that this counts no rows (deals.state):
+            -- SELECT COUNT(*) FROM "deals" WHERE "state" = 'lost';
             ALTER TYPE "deal_state" RENAME TO "_runner_old_deal_state";
             CREATE TYPE "deal_state" AS ENUM ('open', 'won');
             ALTER TABLE "deals" ALTER COLUMN "state" DROP DEFAULT;
@@ -270,10 +342,69 @@ mod tests {
             ALTER TABLE "deals" ALTER COLUMN "state" SET DEFAULT 'open';
             DROP TYPE "_runner_old_deal_state";
             -- mysql
+            -- runner first checks that this counts no rows (deals.state):
+            -- SELECT COUNT(*) FROM `deals` WHERE `state` = 'lost';
             ALTER TABLE `deals` MODIFY COLUMN `state` ENUM('open', 'won') NOT NULL DEFAULT 'open';
         "#]]
-        .assert_eq(&sql[sql.find("ALTER TYPE").unwrap()..]);
+        .assert_eq(&sql[sql.find("-- postgres").unwrap()..]);
         assert_round_trip(&before, &remove);
+    }
+
+    #[test]
+    fn reorders_values_by_swapping_the_type_on_postgres_and_restating_the_column_on_mysql() {
+        let before = crm();
+        let reorder = step("alter_enum: {name: deal_state, reorder: [won, lost, open]}");
+        let sql = golden(&before, &reorder);
+        expect![[r#"
+            -- postgres
+            ALTER TYPE "deal_state" RENAME TO "_runner_old_deal_state";
+            CREATE TYPE "deal_state" AS ENUM ('won', 'lost', 'open');
+            ALTER TABLE "deals" ALTER COLUMN "state" DROP DEFAULT;
+            ALTER TABLE "deals" ALTER COLUMN "state" TYPE "deal_state" USING CAST(CAST("state" AS text) AS "deal_state");
+            ALTER TABLE "deals" ALTER COLUMN "state" SET DEFAULT 'open';
+            DROP TYPE "_runner_old_deal_state";
+            -- mysql
+            ALTER TABLE `deals` MODIFY COLUMN `state` ENUM('won', 'lost', 'open') NOT NULL DEFAULT 'open';
+        "#]]
+        .assert_eq(&sql[sql.find("-- postgres").unwrap()..]);
+        assert_round_trip(&before, &reorder);
+        let err = apply_error(
+            &before,
+            &step("alter_enum: {name: deal_state, reorder: [won, open]}"),
+        );
+        assert!(
+            err.contains("must list each of its values once: [open, won, lost]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_value_used_later_in_the_transaction_is_added_by_swapping_the_type_on_postgres() {
+        let before = crm();
+        let add = step("alter_enum: {name: deal_state, add: signed, after: open}");
+        let mut after = before.clone();
+        add.operation().apply(&mut after).unwrap();
+        let cx = RenderCx {
+            dialect: renderer(Dialect::Postgres),
+            before: &before,
+            after: &after,
+            used_in_transaction: true,
+        };
+        let sql: Vec<String> = add
+            .operation()
+            .render(&cx)
+            .unwrap()
+            .iter()
+            .map(Action::script)
+            .collect();
+        expect![[r#"
+            ALTER TYPE "deal_state" RENAME TO "_runner_old_deal_state";
+            CREATE TYPE "deal_state" AS ENUM ('open', 'signed', 'won', 'lost');
+            ALTER TABLE "deals" ALTER COLUMN "state" DROP DEFAULT;
+            ALTER TABLE "deals" ALTER COLUMN "state" TYPE "deal_state" USING CAST(CAST("state" AS text) AS "deal_state");
+            ALTER TABLE "deals" ALTER COLUMN "state" SET DEFAULT 'open';
+            DROP TYPE "_runner_old_deal_state";"#]]
+        .assert_eq(&sql.join("\n"));
     }
 
     #[test]

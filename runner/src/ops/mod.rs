@@ -18,6 +18,7 @@ mod drop_enum;
 mod drop_foreign_key;
 mod drop_index;
 mod drop_table;
+pub mod enum_use;
 mod rename_column;
 mod rename_table;
 pub mod spec;
@@ -156,6 +157,11 @@ pub struct RenderCx<'a> {
     pub dialect: &'a dyn SqlDialect,
     pub before: &'a Schema,
     pub after: &'a Schema,
+    /// A later step of the same transaction uses what this step adds (an enum value), which
+    /// PostgreSQL allows only if the step is done another way (see [`EnumChange`]).
+    ///
+    /// [`EnumChange`]: crate::dialect::EnumChange
+    pub used_in_transaction: bool,
 }
 
 impl RenderCx<'_> {
@@ -314,6 +320,7 @@ pub(crate) mod testing {
                 dialect: renderer(dialect),
                 before,
                 after: &after,
+                used_in_transaction: false,
             };
             match step.operation().render(&cx) {
                 Ok(actions) => {

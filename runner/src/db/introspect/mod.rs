@@ -350,7 +350,7 @@ mod tests {
 
     #[test]
     fn defaults_read_back_as_literals_or_sql() {
-        let text = ColumnType::String { length: 10 };
+        let text = ColumnType::String { length: Some(10) };
         let int = ColumnType::SmallInt;
         let boolean = ColumnType::Boolean;
         assert_eq!(

@@ -124,7 +124,9 @@ fn column_type(shown: &str) -> Option<Result<ColumnType, Vec<String>>> {
         },
         // runner stores UUIDs as CHAR(36).
         ("char", [36]) => ColumnType::Uuid,
-        ("varchar" | "char", [length]) => ColumnType::String { length: *length },
+        ("varchar" | "char", [length]) => ColumnType::String {
+            length: Some(*length),
+        },
         ("tinytext" | "text" | "mediumtext" | "longtext", _) => ColumnType::Text,
         ("tinyblob" | "blob" | "mediumblob" | "longblob" | "binary" | "varbinary", _) => {
             ColumnType::Binary
@@ -339,7 +341,7 @@ mod tests {
         assert_eq!(ty("int(11)"), Some(ColumnType::Integer));
         assert_eq!(ty("int(10) unsigned"), Some(ColumnType::BigInt));
         assert_eq!(ty("char(36)"), Some(ColumnType::Uuid));
-        assert_eq!(ty("char(3)"), Some(ColumnType::String { length: 3 }));
+        assert_eq!(ty("char(3)"), Some(ColumnType::String { length: Some(3) }));
         assert_eq!(ty("datetime(6)"), Some(ColumnType::Timestamp));
         assert_eq!(ty("time(6)"), Some(ColumnType::Time));
         assert_eq!(ty("longblob"), Some(ColumnType::Binary));
@@ -356,7 +358,7 @@ mod tests {
         let text = ColumnType::Text;
         let lit = |l| Some(ColumnDefault::Literal(l));
         assert_eq!(
-            mysql_default("it's", &ColumnType::String { length: 5 }, false),
+            mysql_default("it's", &ColumnType::String { length: Some(5) }, false),
             lit(Literal::String("it's".into()))
         );
         assert_eq!(

@@ -193,9 +193,12 @@ fn column_type(row: &Row<'_>, table: &str, column: &str) -> Result<ColumnType, I
             scale: 0,
         },
         ("character varying" | "character" | "varchar" | "bpchar", [length]) => {
-            ColumnType::String { length: *length }
+            ColumnType::String {
+                length: Some(*length),
+            }
         }
-        ("character varying" | "varchar" | "text" | "citext", []) => ColumnType::Text,
+        ("character varying" | "varchar", []) => ColumnType::String { length: None },
+        ("text" | "citext", []) => ColumnType::Text,
         ("bytea", []) => ColumnType::Binary,
         ("date", []) => ColumnType::Date,
         ("time without time zone" | "time with time zone" | "time", _) => ColumnType::Time,

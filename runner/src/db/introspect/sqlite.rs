@@ -226,8 +226,11 @@ fn column_type(declared: &str) -> Option<ColumnType> {
             "varchar" | "character varying" | "nvarchar" | "varying character" | "char"
             | "character" | "nchar" | "native character",
             [length],
-        ) => ColumnType::String { length: *length },
-        ("text" | "clob" | "varchar" | "character varying" | "nvarchar", []) => ColumnType::Text,
+        ) => ColumnType::String {
+            length: Some(*length),
+        },
+        ("varchar" | "character varying" | "nvarchar", []) => ColumnType::String { length: None },
+        ("text" | "clob", []) => ColumnType::Text,
         ("blob" | "bytea" | "binary" | "varbinary", _) => ColumnType::Binary,
         ("date", []) => ColumnType::Date,
         ("time", []) => ColumnType::Time,
@@ -467,8 +470,11 @@ mod tests {
                 scale: 2
             })
         );
-        assert_eq!(ty("VARCHAR(200)"), Some(ColumnType::String { length: 200 }));
-        assert_eq!(ty("varchar"), Some(ColumnType::Text));
+        assert_eq!(
+            ty("VARCHAR(200)"),
+            Some(ColumnType::String { length: Some(200) })
+        );
+        assert_eq!(ty("varchar"), Some(ColumnType::String { length: None }));
         assert_eq!(ty("JSON_TEXT"), Some(ColumnType::Json));
         assert_eq!(ty("UUID_TEXT"), Some(ColumnType::Uuid));
         assert_eq!(ty("TIMESTAMPTZ"), Some(ColumnType::TimestampTz));

@@ -1,32 +1,75 @@
 //! A PostgreSQL enum value added and then used in the same transaction. `ALTER TYPE ... ADD
 //! VALUE` may run in a transaction, but the new value cannot be used until it commits
 //! (SQLSTATE 55P04, "unsafe use of new value"), so a revision that adds `signed` and then moves
-//! rows to it passes on SQLite and MySQL and fails on PostgreSQL, in production. Found here
-//! before anything runs.
+//! rows to it would pass on SQLite and MySQL and fail on PostgreSQL, in production. Found
+//! before anything runs: the plan then adds such a value by swapping the type, and lint says
+//! that this rewrites the tables using it.
 
 use crate::dialect_kind::Dialect;
 use crate::model::{ColumnType, Schema};
 use crate::ops::Step;
 use crate::ops::spec::ColumnSpec;
-use crate::revision::SourceLoc;
+use crate::revision::Located;
 
-/// A value an earlier step of the revision added.
-pub struct Added {
+/// An `alter_enum add` of a revision whose value a later step of the same revision uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddedThenUsed {
+    /// The index of the `alter_enum` step.
+    pub add_step: usize,
+    /// The index of the first step that uses the value.
+    pub use_step: usize,
     pub enum_name: String,
     pub value: String,
-    pub at: SourceLoc,
+    /// How that step uses it, for messages.
+    pub how: String,
 }
 
-/// The value added earlier that `step` uses, and how, if it uses one. `schema` is the schema
-/// just before the step (to know which tables hold the enum, for transforms).
-pub fn used_by<'a>(
-    step: &Step,
-    added: &'a [Added],
-    schema: &Schema,
-) -> Option<(&'a Added, String)> {
-    added
-        .iter()
-        .find_map(|added| uses(step, added, schema).map(|how| (added, how)))
+/// Every value `steps` add and use later, `schema` being the schema they start from (to know
+/// which tables hold the enum, for transforms). Stops at a step that does not apply: planning
+/// reports that.
+pub fn adds_used_later(steps: &[Located<Step>], schema: &Schema) -> Vec<AddedThenUsed> {
+    let mut schema = schema.clone();
+    let mut added: Vec<Added> = Vec::new();
+    let mut found = Vec::new();
+    for (index, step) in steps.iter().enumerate() {
+        for value in &added {
+            if found
+                .iter()
+                .any(|f: &AddedThenUsed| f.add_step == value.step)
+            {
+                continue;
+            }
+            if let Some(how) = uses(&step.value, value, &schema) {
+                found.push(AddedThenUsed {
+                    add_step: value.step,
+                    use_step: index,
+                    enum_name: value.enum_name.clone(),
+                    value: value.value.clone(),
+                    how,
+                });
+            }
+        }
+        if let Step::AlterEnum(op) = &step.value
+            && let Some(value) = &op.add
+        {
+            added.push(Added {
+                enum_name: op.name.clone(),
+                value: value.clone(),
+                step: index,
+            });
+        }
+        if step.value.operation().apply(&mut schema).is_err() {
+            break;
+        }
+    }
+    found
+}
+
+/// A value an earlier step added.
+struct Added {
+    enum_name: String,
+    value: String,
+    step: usize,
 }
 
 fn uses(step: &Step, added: &Added, schema: &Schema) -> Option<String> {
