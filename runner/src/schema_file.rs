@@ -1,7 +1,8 @@
 //! `schema.yaml`: the schema a project wants, in the revisions' own vocabulary (each table's
 //! body is what `create_table` takes, without `table`; each enum is its list of values).
 //! `runner check` compares it with the schema the revisions build; autogenerate will write
-//! the revision that turns one into the other.
+//! the revision that turns one into the other; [`render`] writes a schema back in this form
+//! (`runner schema`), so that a project can start from what it has.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -14,10 +15,13 @@ use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_saphyr::Spanned;
 
-use crate::model::Schema;
-use crate::ops::spec::{CheckSpec, ColumnSpec, ForeignKeySpec, IndexSpec, NamedColumns};
+use serde_saphyr::{FlowMap, FlowSeq};
+
+use crate::model::{Schema, fk_name, index_name, unique_name};
+use crate::ops::spec::{CheckSpec, ColumnRef, ColumnSpec, ForeignKeySpec, IndexSpec, NamedColumns};
 use crate::ops::{CreateEnum, CreateTable, Operation};
 use crate::revision::load::yaml_error;
+use crate::revision::write::scalar;
 use crate::revision::{SourceError, SourceLoc};
 
 #[derive(Deserialize)]
@@ -169,6 +173,129 @@ pub fn parse(path: &Path, text: &str) -> Result<Option<Schema>, SourceError> {
     Ok(Some(schema))
 }
 
+/// `schema` as the text of a `schema.yaml` that [`parse`] reads back to the same schema: each
+/// item on one line in flow style, derived names left out, one-column keys, uniques and foreign
+/// keys under their default names written on their column, as people write them.
+pub fn render(schema: &Schema) -> Result<String, UnwritableSchema> {
+    let mut out = String::new();
+    if !schema.enums.is_empty() {
+        out.push_str("enums:\n");
+        for (name, enum_type) in &schema.enums {
+            out.push_str(&format!(
+                "  {}: {}\n",
+                scalar(name),
+                flow(&enum_type.values)?
+            ));
+        }
+    }
+    if schema.tables.is_empty() {
+        out.push_str("tables: {}\n");
+        return Ok(out);
+    }
+    out.push_str("tables:\n");
+    for table in schema.tables.values() {
+        let body = compact(CreateTable::from_model(table));
+        out.push_str(&format!("  {}:\n    columns:\n", scalar(&table.name)));
+        for column in &body.columns {
+            out.push_str(&format!("      - {}\n", flow(column)?));
+        }
+        if let Some(pk) = &body.primary_key {
+            out.push_str(&format!("    primary_key: {}\n", flow(pk)?));
+        }
+        list(&mut out, "unique", &body.unique)?;
+        list(&mut out, "foreign_keys", &body.foreign_keys)?;
+        list(&mut out, "checks", &body.checks)?;
+        list(&mut out, "indexes", &body.indexes)?;
+    }
+    Ok(out)
+}
+
+/// A schema item that serde could not write as YAML (not expected: every item is plain data).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the schema as YAML: {0}")]
+pub struct UnwritableSchema(String);
+
+fn list<T: serde::Serialize>(
+    out: &mut String,
+    key: &str,
+    items: &[T],
+) -> Result<(), UnwritableSchema> {
+    if !items.is_empty() {
+        out.push_str(&format!("    {key}:\n"));
+        for item in items {
+            out.push_str(&format!("      - {}\n", flow(item)?));
+        }
+    }
+    Ok(())
+}
+
+/// One value in YAML flow style, on one line.
+fn flow<T: serde::Serialize>(value: &T) -> Result<String, UnwritableSchema> {
+    let json = serde_json::to_value(value).map_err(|e| UnwritableSchema(e.to_string()))?;
+    let text = match &json {
+        serde_json::Value::Object(_) => serde_saphyr::to_string(&FlowMap(json)),
+        serde_json::Value::Array(_) => serde_saphyr::to_string(&FlowSeq(json)),
+        _ => serde_saphyr::to_string(&json),
+    }
+    .map_err(|e| UnwritableSchema(e.to_string()))?;
+    Ok(text.trim_end().to_string())
+}
+
+/// `create_table`'s body as a person writes it: derived names dropped, a one-column unique or
+/// foreign key under its derived name moved onto its column.
+fn compact(mut body: CreateTable) -> CreateTable {
+    let table = body.table.clone();
+    body.unique.retain(|unique| {
+        let [column] = unique.columns.as_slice() else {
+            return true;
+        };
+        let derived = unique.name.as_deref() == Some(unique_name(&table, &unique.columns).as_str());
+        match body.columns.iter_mut().find(|c| &c.name == column) {
+            Some(spec) if derived && !spec.unique => {
+                spec.unique = true;
+                false
+            }
+            _ => true,
+        }
+    });
+    for unique in &mut body.unique {
+        if unique.name.as_deref() == Some(unique_name(&table, &unique.columns).as_str()) {
+            unique.name = None;
+        }
+    }
+    body.foreign_keys.retain(|fk| {
+        let ([column], [target]) = (fk.columns.as_slice(), fk.references.columns.as_slice()) else {
+            return true;
+        };
+        let derived =
+            fk.name.as_deref() == Some(fk_name(&table, &fk.columns, &fk.references.table).as_str());
+        match body.columns.iter_mut().find(|c| &c.name == column) {
+            Some(spec) if derived && spec.references.is_none() => {
+                spec.references = Some(ColumnRef {
+                    table: fk.references.table.clone(),
+                    column: target.clone(),
+                });
+                spec.on_delete = fk.on_delete;
+                spec.on_update = fk.on_update;
+                false
+            }
+            _ => true,
+        }
+    });
+    for fk in &mut body.foreign_keys {
+        if fk.name.as_deref() == Some(fk_name(&table, &fk.columns, &fk.references.table).as_str()) {
+            fk.name = None;
+        }
+    }
+    for index in &mut body.indexes {
+        if index.name.as_deref() == Some(index_name(&table, &index.columns, index.unique).as_str())
+        {
+            index.name = None;
+        }
+    }
+    body
+}
+
 /// The tables a table body's foreign keys point at.
 fn references(body: &TableBody) -> Vec<String> {
     body.columns
@@ -210,6 +337,69 @@ tables:
         );
         assert_eq!(schema.enums["deal_state"].values, ["open", "won"]);
         assert_eq!(schema.tables["deals"].foreign_keys[0].ref_table, "contacts");
+    }
+
+    #[test]
+    fn a_rendered_schema_reads_back_the_same_and_is_written_as_people_write_it() {
+        let text = r#"
+enums:
+  deal_state: [open, "won: yes", lost]
+tables:
+  companies:
+    columns:
+      - {name: id, type: integer, primary_key: true, autoincrement: true}
+      - {name: name, type: string, nullable: false, unique: true}
+  deals:
+    columns:
+      - {name: id, type: bigint, primary_key: true}
+      - {name: company_id, type: integer, references: companies.id, on_delete: cascade}
+      - {name: state, type: enum(deal_state), nullable: false, default: open}
+      - {name: amount, type: "decimal(10,2)", default: 0}
+      - {name: code, type: string(3)}
+    unique:
+      - {name: uq_deals_code_named, columns: [code]}
+      - [company_id, code]
+    foreign_keys:
+      - {name: fk_named, columns: [company_id], references: {table: companies, columns: [id]}}
+    checks:
+      - {name: ck_deals_amount, expr: "amount >= 0"}
+    indexes:
+      - {columns: [state]}
+      - {name: ix_partial, columns: [amount], where: "amount > 100"}
+"#;
+        let schema = parse(Path::new("schema.yaml"), text).unwrap().unwrap();
+        let written = render(&schema).unwrap();
+        let back = parse(Path::new("schema.yaml"), &written)
+            .unwrap_or_else(|e| panic!("{e}\n{written}"))
+            .unwrap();
+        assert_eq!(back.normalized(), schema.normalized(), "{written}");
+        expect_test::expect![[r#"
+            enums:
+              deal_state: [open, "won: yes", lost]
+            tables:
+              companies:
+                columns:
+                  - {name: id, type: integer, primary_key: true, autoincrement: true}
+                  - {name: name, type: string, nullable: false, unique: true}
+              deals:
+                columns:
+                  - {name: id, type: bigint, primary_key: true}
+                  - {name: company_id, type: integer, references: companies.id, on_delete: cascade}
+                  - {name: state, type: enum(deal_state), nullable: false, default: open}
+                  - {name: amount, type: "decimal(10,2)", default: 0}
+                  - {name: code, type: string(3)}
+                unique:
+                  - {name: uq_deals_code_named, columns: [code]}
+                  - [company_id, code]
+                foreign_keys:
+                  - {name: fk_named, columns: [company_id], references: {table: companies, columns: [id]}}
+                checks:
+                  - {name: ck_deals_amount, expr: amount >= 0}
+                indexes:
+                  - {columns: [state]}
+                  - {name: ix_partial, columns: [amount], where: amount > 100}
+        "#]]
+        .assert_eq(&written);
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod lint;
 mod merge;
 mod output;
 mod revision;
+mod schema;
 mod script;
 mod show;
 mod stamp;
@@ -103,6 +104,7 @@ enum ProjectCommand {
     Status(current::StatusArgs),
     Check(check::Args),
     Diff(diff::Args),
+    Schema(schema::Args),
     Lint(lint::Args),
     Heads(heads::HeadsArgs),
     Branches(heads::BranchesArgs),
@@ -456,6 +458,7 @@ async fn run(cx: &Context, command: &ProjectCommand) -> anyhow::Result<i32> {
         ProjectCommand::Status(args) => current::status(cx, args).await,
         ProjectCommand::Check(args) => check::run(cx, args).await,
         ProjectCommand::Diff(args) => diff::run(cx, args).await,
+        ProjectCommand::Schema(args) => schema::run(cx, args).await,
         ProjectCommand::Lint(args) => lint::run(cx, args),
         ProjectCommand::Heads(args) => heads::heads(cx, args),
         ProjectCommand::Branches(args) => heads::branches(cx, args),

@@ -131,6 +131,67 @@ fn inline_enums(schema: &mut Schema) {
     schema.enums = enums;
 }
 
+/// A schema read from a database, made into one revisions can write: MySQL's primary keys,
+/// all named `PRIMARY` there, get runner's `pk_<table>`, and each column's enum on databases
+/// that keep enums in their columns (SQLite, MySQL), named [`inline_enum_name`] there, gets a
+/// name a revision can use: the one `hint` (the project's `schema.yaml`) gives
+/// that column when it has the same values, else `<table>_<column>`. Columns whose values are
+/// the same under the same name share one enum. Schemas with named enums pass unchanged.
+pub fn revision_ready(schema: &Schema, hint: Option<&Schema>) -> Schema {
+    let mut out = schema.clone();
+    for table in out.tables.values_mut() {
+        if let Some(pk) = &mut table.primary_key
+            && pk.name == "PRIMARY"
+        {
+            pk.name = pk_name(&table.name);
+        }
+    }
+    let mut enums: IndexMap<String, EnumType> = IndexMap::new();
+    for table in out.tables.values_mut() {
+        for column in &mut table.columns {
+            let Some(inline) = column.ty.enum_name() else {
+                continue;
+            };
+            if inline != inline_enum_name(&table.name, &column.name) {
+                continue;
+            }
+            let Some(values) = schema.enums.get(inline).map(|e| e.values.clone()) else {
+                continue;
+            };
+            let hinted = hint
+                .and_then(|h| h.tables.get(&table.name))
+                .and_then(|t| t.columns.iter().find(|c| c.name == column.name))
+                .and_then(|c| c.ty.enum_name())
+                .filter(|name| {
+                    hint.and_then(|h| h.enums.get(*name)).map(|e| &e.values) == Some(&values)
+                })
+                .map(str::to_string);
+            let fallback = format!("{}_{}", table.name, column.name);
+            let name = match hinted {
+                Some(name) if enums.get(&name).is_none_or(|e| e.values == values) => name,
+                _ => fallback,
+            };
+            enums.insert(
+                name.clone(),
+                EnumType {
+                    name: name.clone(),
+                    values,
+                },
+            );
+            column.ty = ColumnType::Enum(name);
+        }
+    }
+    for (name, enum_type) in &schema.enums {
+        if !name.contains('.') {
+            enums
+                .entry(name.clone())
+                .or_insert_with(|| enum_type.clone());
+        }
+    }
+    out.enums = enums;
+    out
+}
+
 fn is_default_action(action: FkAction, dialect: Dialect) -> bool {
     action == FkAction::NoAction || (dialect == Dialect::Mysql && action == FkAction::Restrict)
 }
