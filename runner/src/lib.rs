@@ -6,6 +6,7 @@
 //! other module (`dialect_kind`, `vocab`, `units`, `files`, `crash`); docs/architecture.md has
 //! the layering, and `tests/module_cycles.rs` keeps the module graph free of cycles.
 
+pub mod autogen;
 pub mod check;
 pub mod cli;
 pub mod config;

@@ -142,7 +142,7 @@ pub fn plan_revision_with(
     // On PostgreSQL a revision is one transaction, in which an enum value added by
     // `ALTER TYPE ... ADD VALUE` cannot be used: those adds swap the type instead.
     let used_later: Vec<usize> = if dialect == Dialect::Postgres && revision.transactional {
-        enum_use::adds_used_later(&steps, current)
+        enum_use::adds_used_later(steps.iter().map(|s| &s.value), current)
             .into_iter()
             .map(|found| found.add_step)
             .collect()

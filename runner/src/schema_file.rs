@@ -194,7 +194,7 @@ pub fn render(schema: &Schema) -> Result<String, UnwritableSchema> {
     }
     out.push_str("tables:\n");
     for table in schema.tables.values() {
-        let body = compact(CreateTable::from_model(table));
+        let body = compact_create(table);
         out.push_str(&format!("  {}:\n    columns:\n", scalar(&table.name)));
         for column in &body.columns {
             out.push_str(&format!("      - {}\n", flow(column)?));
@@ -241,9 +241,10 @@ fn flow<T: serde::Serialize>(value: &T) -> Result<String, UnwritableSchema> {
     Ok(text.trim_end().to_string())
 }
 
-/// `create_table`'s body as a person writes it: derived names dropped, a one-column unique or
-/// foreign key under its derived name moved onto its column.
-fn compact(mut body: CreateTable) -> CreateTable {
+/// The `create_table` of a model table as a person writes it: derived names dropped, a
+/// one-column unique or foreign key under its derived name moved onto its column.
+pub fn compact_create(table: &crate::model::Table) -> CreateTable {
+    let mut body = CreateTable::from_model(table);
     let table = body.table.clone();
     body.unique.retain(|unique| {
         let [column] = unique.columns.as_slice() else {

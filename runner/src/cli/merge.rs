@@ -51,5 +51,6 @@ pub fn run(cx: &Context, args: &Args) -> anyhow::Result<i32> {
         Vec::new(),
         &args.message,
         &args.branch_labels,
+        crate::autogen::Proposal::default(),
     )
 }

@@ -98,6 +98,7 @@ enum ProjectCommand {
     Createdb(createdb::CreateArgs),
     Dropdb(createdb::DropArgs),
     Revision(revision::Args),
+    Migrate(revision::MigrateArgs),
     Upgrade(upgrade::UpgradeArgs),
     Downgrade(upgrade::DowngradeArgs),
     Current(current::Args),
@@ -451,7 +452,8 @@ async fn run(cx: &Context, command: &ProjectCommand) -> anyhow::Result<i32> {
     match command {
         ProjectCommand::Createdb(args) => createdb::create(cx, args).await,
         ProjectCommand::Dropdb(args) => createdb::drop(cx, args).await,
-        ProjectCommand::Revision(args) => revision::run(cx, args),
+        ProjectCommand::Revision(args) => revision::run(cx, args).await,
+        ProjectCommand::Migrate(args) => revision::migrate(cx, args).await,
         ProjectCommand::Upgrade(args) => upgrade::upgrade(cx, args).await,
         ProjectCommand::Downgrade(args) => upgrade::downgrade(cx, args).await,
         ProjectCommand::Current(args) => current::run(cx, args).await,

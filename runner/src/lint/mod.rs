@@ -127,7 +127,7 @@ fn lint_revision(
     let mut schema = schema.clone();
     let mut fresh: HashSet<String> = HashSet::new();
     let used_later = if options.postgres && revision.transactional {
-        enum_use::adds_used_later(&revision.upgrade, &schema)
+        enum_use::adds_used_later(revision.upgrade.iter().map(|s| &s.value), &schema)
     } else {
         Vec::new()
     };

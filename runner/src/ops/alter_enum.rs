@@ -75,7 +75,8 @@ impl AlterEnum {
         }
     }
 
-    fn empty(name: &str) -> Self {
+    /// A change of enum `name` that changes nothing yet: set one of its fields.
+    pub fn named(name: &str) -> Self {
         Self {
             name: name.into(),
             add: None,
@@ -211,7 +212,7 @@ impl Operation for AlterEnum {
 
     fn reverse(&self, before: &Schema) -> Result<Reversal, Irreversible> {
         let edit = self.edit().map_err(|e| Irreversible(e.to_string()))?;
-        let mut undo = Self::empty(&self.name);
+        let mut undo = Self::named(&self.name);
         match edit {
             EnumEdit::Add { value, .. } => undo.remove = Some(value.into()),
             EnumEdit::Rename { from, to } => {

@@ -9,7 +9,6 @@ use crate::dialect_kind::Dialect;
 use crate::model::{ColumnType, Schema};
 use crate::ops::Step;
 use crate::ops::spec::ColumnSpec;
-use crate::revision::Located;
 
 /// An `alter_enum add` of a revision whose value a later step of the same revision uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,11 +26,14 @@ pub struct AddedThenUsed {
 /// Every value `steps` add and use later, `schema` being the schema they start from (to know
 /// which tables hold the enum, for transforms). Stops at a step that does not apply: planning
 /// reports that.
-pub fn adds_used_later(steps: &[Located<Step>], schema: &Schema) -> Vec<AddedThenUsed> {
+pub fn adds_used_later<'a>(
+    steps: impl IntoIterator<Item = &'a Step>,
+    schema: &Schema,
+) -> Vec<AddedThenUsed> {
     let mut schema = schema.clone();
     let mut added: Vec<Added> = Vec::new();
     let mut found = Vec::new();
-    for (index, step) in steps.iter().enumerate() {
+    for (index, step) in steps.into_iter().enumerate() {
         for value in &added {
             if found
                 .iter()
@@ -39,7 +41,7 @@ pub fn adds_used_later(steps: &[Located<Step>], schema: &Schema) -> Vec<AddedThe
             {
                 continue;
             }
-            if let Some(how) = uses(&step.value, value, &schema) {
+            if let Some(how) = uses(step, value, &schema) {
                 found.push(AddedThenUsed {
                     add_step: value.step,
                     use_step: index,
@@ -49,7 +51,7 @@ pub fn adds_used_later(steps: &[Located<Step>], schema: &Schema) -> Vec<AddedThe
                 });
             }
         }
-        if let Step::AlterEnum(op) = &step.value
+        if let Step::AlterEnum(op) = step
             && let Some(value) = &op.add
         {
             added.push(Added {
@@ -58,7 +60,7 @@ pub fn adds_used_later(steps: &[Located<Step>], schema: &Schema) -> Vec<AddedThe
                 step: index,
             });
         }
-        if step.value.operation().apply(&mut schema).is_err() {
+        if step.operation().apply(&mut schema).is_err() {
             break;
         }
     }

@@ -35,7 +35,7 @@ pub use add_column::AddColumn;
 pub use add_foreign_key::AddForeignKey;
 pub use add_unique::AddUnique;
 pub use alter_column::AlterColumn;
-pub use alter_enum::AlterEnum;
+pub use alter_enum::{AlterEnum, RenameValue};
 pub use create_enum::CreateEnum;
 pub use create_index::CreateIndex;
 pub use create_table::CreateTable;

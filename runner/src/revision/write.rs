@@ -21,6 +21,8 @@ pub struct NewRevision {
     /// The steps, for a revision written from a schema comparison (autogenerate); `runner
     /// revision` leaves it empty for the author to fill in.
     pub upgrade: Vec<Step>,
+    /// `(i, text)`: a comment written above step `i` (autogenerate's notes to the reviewer).
+    pub notes: Vec<(usize, String)>,
 }
 
 /// A step that cannot be written out as YAML.
@@ -125,7 +127,14 @@ pub fn render(revision: &NewRevision) -> Result<String, UnwritableStep> {
         );
     } else {
         out.push_str("upgrade:\n");
-        for line in steps_yaml(&revision.upgrade)?.lines() {
+        for (i, line) in steps_yaml(&revision.upgrade)?.lines().enumerate() {
+            for (_, note) in revision.notes.iter().filter(|(at, _)| *at == i) {
+                for text in note.lines() {
+                    out.push_str("  # ");
+                    out.push_str(text);
+                    out.push('\n');
+                }
+            }
             out.push_str("  ");
             out.push_str(line);
             out.push('\n');
@@ -198,8 +207,13 @@ mod tests {
                     "create_table: {table: t, columns: [{name: id, type: \"decimal(10,2)\", primary_key: true}]}",
                 ),
             ],
+            notes: vec![(1, "a note: on two\nlines".into())],
         };
         let text = render(&revision).unwrap();
+        assert!(
+            text.contains("\n  # a note: on two\n  # lines\n  - alter_column:"),
+            "{text}"
+        );
         let parsed = super::super::load::parse(Path::new("abc123def456_x.yaml"), &text)
             .unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert_eq!(parsed.message, revision.message);
