@@ -266,9 +266,9 @@ async fn every_command_prints_its_documented_shape() {
         "a92f3b7c1e05",
         "--splice",
     ]);
-    assert_eq!(keys(&written), ["parents", "path", "revision"]);
+    assert_eq!(keys(&written), ["parents", "path", "revision", "steps"]);
     let merged = run(&["merge", "heads", "-m", "join"]);
-    assert_eq!(keys(&merged), ["parents", "path", "revision"]);
+    assert_eq!(keys(&merged), ["parents", "path", "revision", "steps"]);
     assert_eq!(
         keys(&run(&["dropdb", "--yes"])),
         ["action", "changed", "database"]
