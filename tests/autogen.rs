@@ -324,3 +324,80 @@ fn nothing_to_do_writes_nothing_and_bad_input_is_refused_before_writing() {
     assert!(out.contains("schema.yaml declares no tables"), "{out}");
     assert_eq!(revisions(&project), before + 2);
 }
+
+#[tokio::test]
+async fn baseline_adopts_a_database_made_by_hand_then_migrate_and_upgrade_work() {
+    for test_db in TestDb::all().await {
+        let dialect = test_db.dialect;
+        let url = test_db.url_arg();
+        let mut db = test_db.connect().await;
+        db.execute_script(
+            "CREATE TABLE authors (id INTEGER PRIMARY KEY, name VARCHAR(100) NOT NULL);\
+             CREATE TABLE books (id INTEGER PRIMARY KEY, author_id INTEGER NOT NULL REFERENCES authors (id), title VARCHAR(200));\
+             CREATE INDEX ix_books_title ON books (title);\
+             CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY);\
+             INSERT INTO alembic_version VALUES ('3f2a1b9c8d7e');\
+             INSERT INTO authors VALUES (1, 'Le Guin');\
+             INSERT INTO books VALUES (1, 1, 'The Dispossessed')",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{dialect}: {e}"));
+        let project = Project::new();
+        let (code, out) = run(&project, &url, &["baseline", "-m", "adopt"]);
+        assert_eq!(code, 0, "{dialect}: {out}");
+        assert!(
+            out.contains("migrated by Alembic, at revision 3f2a1b9c8d7e"),
+            "{dialect}: {out}"
+        );
+        assert_eq!(revisions(&project), 1);
+        let written = std::fs::read_dir(project.versions())
+            .expect("versions")
+            .map(|e| std::fs::read_to_string(e.expect("entry").path()).expect("read"))
+            .next()
+            .expect("the base revision");
+        assert!(
+            written.contains("parents: []") && !written.contains("alembic_version"),
+            "{written}"
+        );
+        // Stamped: nothing to apply, the database is at the new base.
+        let (code, out) = run(&project, &url, &["upgrade"]);
+        assert_eq!(code, 0, "{dialect}: {out}");
+        let (code, out) = run(&project, &url, &["diff"]);
+        assert_eq!(code, 0, "{dialect}: {out}");
+        // The next revision changes those tables.
+        let (_, schema) = run(&project, &url, &["schema"]);
+        let schema = schema.replace(
+            "      - {name: title, type: string(200)}\n",
+            "      - {name: title, type: string(200)}\n      - {name: pages, type: integer}\n",
+        );
+        assert!(schema.contains("pages"), "{dialect}: {schema}");
+        std::fs::write(project.dir.path().join("schema.yaml"), &schema).expect("schema.yaml");
+        let (code, out) = run(&project, &url, &["migrate", "-m", "pages"]);
+        assert_eq!(code, 0, "{dialect}: {out}");
+        let (code, out) = run(&project, &url, &["upgrade"]);
+        assert_eq!(code, 0, "{dialect}: {out}");
+        let (code, out) = run(
+            &project,
+            &url,
+            &["migrate", "-m", "again", "--from-database"],
+        );
+        assert_eq!(code, 0, "{dialect}: {out}");
+        assert!(out.contains("no changes"), "{dialect}: {out}");
+        let rows = db
+            .query("SELECT title FROM books", &[])
+            .await
+            .expect("books");
+        assert_eq!(
+            rows.rows[0][0].as_str(),
+            Some("The Dispossessed"),
+            "{dialect}"
+        );
+        // A project with revisions already is refused.
+        let (code, out) = run(&project, &url, &["baseline", "-m", "again"]);
+        assert_eq!(code, 2, "{dialect}: {out}");
+        assert!(
+            out.contains("already has 2 revision(s)"),
+            "{dialect}: {out}"
+        );
+    }
+}

@@ -21,6 +21,15 @@ pub fn is_runner_table(name: &str) -> bool {
     RESERVED_TABLES.contains(&name) || name.starts_with(TEMPORARY_PREFIX)
 }
 
+/// The version tables of the migration tools teams come from (Alembic, Flyway, Liquibase): not
+/// the app's schema, so introspection leaves them out and a baseline does not adopt them.
+pub const OTHER_TOOLS_TABLES: [&str; 4] = [
+    "alembic_version",
+    "flyway_schema_history",
+    "databasechangelog",
+    "databasechangeloglock",
+];
+
 /// True if `name` can name a transform crate and the module built from it: what a `transform`
 /// step's `module` and `runner new-transform NAME` accept.
 pub fn is_transform_name(name: &str) -> bool {

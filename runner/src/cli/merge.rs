@@ -53,4 +53,5 @@ pub fn run(cx: &Context, args: &Args) -> anyhow::Result<i32> {
         &args.branch_labels,
         crate::autogen::Proposal::default(),
     )
+    .map(|_| 0)
 }

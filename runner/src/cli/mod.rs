@@ -2,6 +2,7 @@
 //! errors to exit codes (0 ok, 1 a migration or command failed, 2 bad input; 3, for problems
 //! `check` and `diff` find, is planned with those commands).
 
+mod baseline;
 mod build;
 mod check;
 mod createdb;
@@ -106,6 +107,7 @@ enum ProjectCommand {
     Check(check::Args),
     Diff(diff::Args),
     Schema(schema::Args),
+    Baseline(baseline::Args),
     Lint(lint::Args),
     Heads(heads::HeadsArgs),
     Branches(heads::BranchesArgs),
@@ -461,6 +463,7 @@ async fn run(cx: &Context, command: &ProjectCommand) -> anyhow::Result<i32> {
         ProjectCommand::Check(args) => check::run(cx, args).await,
         ProjectCommand::Diff(args) => diff::run(cx, args).await,
         ProjectCommand::Schema(args) => schema::run(cx, args).await,
+        ProjectCommand::Baseline(args) => baseline::run(cx, args).await,
         ProjectCommand::Lint(args) => lint::run(cx, args),
         ProjectCommand::Heads(args) => heads::heads(cx, args),
         ProjectCommand::Branches(args) => heads::branches(cx, args),

@@ -125,6 +125,7 @@ pub async fn run(cx: &Context, args: &Args) -> anyhow::Result<i32> {
         &args.branch_labels,
         Proposal::default(),
     )
+    .map(|_| 0)
 }
 
 /// Compares, and writes the revision unless there is nothing to do.
@@ -194,6 +195,7 @@ async fn autogenerate_new(
         branch_labels,
         proposal,
     )
+    .map(|_| 0)
 }
 
 /// Writes a new revision file and reports it; shared with `merge`. The file's text is loaded
@@ -207,7 +209,7 @@ pub(super) fn write_new(
     message: &str,
     branch_labels: &[String],
     proposal: Proposal,
-) -> anyhow::Result<i32> {
+) -> anyhow::Result<String> {
     let steps = proposal.steps.len();
     let revision = NewRevision {
         id: write::new_id(),
@@ -236,5 +238,5 @@ pub(super) fn write_new(
         ),
         _ => println!("{}", path.display()),
     }
-    Ok(0)
+    Ok(revision.id)
 }

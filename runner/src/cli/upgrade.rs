@@ -16,7 +16,7 @@ use crate::units::parse_duration;
 use crate::version_table::{self, Direction};
 
 /// Options shared by the commands that take the migration lock.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct RunFlags {
     /// How long to wait for another runner migrating the same database
     #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = parse_duration)]

@@ -13,7 +13,12 @@ use crate::db::{Db, DbError, Rows, Value};
 use crate::dialect_kind::Dialect;
 use crate::model::compare::canonical_sql_default;
 use crate::model::{ColumnDefault, ColumnType, FkAction, ForeignKey, Literal, Schema, Table};
-pub(crate) use crate::vocab::is_runner_table;
+/// True for tables that are not the app's: runner's own, and other migration tools' version
+/// tables ([`crate::vocab::OTHER_TOOLS_TABLES`]).
+pub(crate) fn is_not_app_table(name: &str) -> bool {
+    crate::vocab::is_runner_table(name)
+        || crate::vocab::OTHER_TOOLS_TABLES.contains(&name.to_ascii_lowercase().as_str())
+}
 
 /// Why a live schema could not be read into the model.
 #[derive(Debug, thiserror::Error)]

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use indexmap::IndexMap;
 
 use super::{
-    IntrospectError, Row, is_runner_table, number_literal, parse_default, quoted_list,
+    IntrospectError, Row, is_not_app_table, number_literal, parse_default, quoted_list,
     read_foreign_keys, read_quoted, rows, split_type, typed_literal,
 };
 use crate::db::Db;
@@ -65,7 +65,7 @@ pub(super) async fn introspect(db: &mut Db) -> Result<Schema, IntrospectError> {
     let mut schema = Schema::default();
     for row in rows(&db.query(TABLES, &[]).await?) {
         let name = row.text("name")?;
-        if !is_runner_table(&name) {
+        if !is_not_app_table(&name) {
             schema.tables.insert(name.clone(), Table::new(name));
         }
     }

@@ -5,7 +5,7 @@
 use indexmap::IndexMap;
 
 use super::{
-    IntrospectError, Row, is_runner_table, parse_default, read_foreign_keys, rows, split_type,
+    IntrospectError, Row, is_not_app_table, parse_default, read_foreign_keys, rows, split_type,
     strip_outer_parens,
 };
 use crate::db::Db;
@@ -104,7 +104,7 @@ pub(super) async fn introspect(db: &mut Db) -> Result<Schema, IntrospectError> {
     }
     for row in rows(&db.query(TABLES, &[]).await?) {
         let name = row.text("name")?;
-        if !is_runner_table(&name) {
+        if !is_not_app_table(&name) {
             schema.tables.insert(name.clone(), Table::new(name));
         }
     }

@@ -12,7 +12,7 @@ use sqlparser::dialect::SQLiteDialect;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Token;
 
-use super::{IntrospectError, Row, fk_action, is_runner_table, parse_default, rows, split_type};
+use super::{IntrospectError, Row, fk_action, is_not_app_table, parse_default, rows, split_type};
 use crate::db::{Db, Value as DbValue};
 use crate::model::compare::inline_enum_name;
 use crate::model::{
@@ -31,7 +31,7 @@ pub(super) async fn introspect(db: &mut Db) -> Result<Schema, IntrospectError> {
     let mut schema = Schema::default();
     for row in rows(&tables) {
         let name = row.text("name")?;
-        if is_runner_table(&name) || name.starts_with("sqlite_") {
+        if is_not_app_table(&name) || name.starts_with("sqlite_") {
             continue;
         }
         let sql = row.text("sql")?;
