@@ -49,37 +49,47 @@ pub fn align_live(live: &Schema, target: &Schema, dialect: Dialect) -> Schema {
         {
             table.primary_key = model.primary_key.clone();
         }
-        for fk in table.foreign_keys.iter_mut() {
-            let find = |s: &crate::model::Table| {
-                s.foreign_keys.iter().find(|f| f.name == fk.name).cloned()
-            };
-            if find(have).is_some()
-                && find(have) == find(want)
-                && let Some(model_fk) = model.foreign_keys.iter().find(|f| f.name == fk.name)
-            {
-                *fk = model_fk.clone();
-            }
-        }
-        for check in table.checks.iter_mut() {
-            let find =
-                |s: &crate::model::Table| s.checks.iter().find(|c| c.name == check.name).cloned();
-            if find(have).is_some()
-                && find(have) == find(want)
-                && let Some(model_check) = model.checks.iter().find(|c| c.name == check.name)
-            {
-                *check = model_check.clone();
-            }
-        }
-        for index in table.indexes.iter_mut() {
-            let find =
-                |s: &crate::model::Table| s.indexes.iter().find(|i| i.name == index.name).cloned();
-            if find(have).is_some()
-                && find(have) == find(want)
-                && let Some(model_index) = model.indexes.iter().find(|i| i.name == index.name)
-            {
-                *index = model_index.clone();
-            }
-        }
+        take_alike(
+            &mut table.foreign_keys,
+            &have.foreign_keys,
+            &want.foreign_keys,
+            &model.foreign_keys,
+            |f| &f.name,
+        );
+        take_alike(
+            &mut table.checks,
+            &have.checks,
+            &want.checks,
+            &model.checks,
+            |c| &c.name,
+        );
+        take_alike(
+            &mut table.indexes,
+            &have.indexes,
+            &want.indexes,
+            &model.indexes,
+            |i| &i.name,
+        );
     }
     out
+}
+
+/// Replaces each of `items` by the `model` item of its name where the database's comparable
+/// form (`have`) equals the target's (`want`).
+fn take_alike<T: Clone + PartialEq>(
+    items: &mut [T],
+    have: &[T],
+    want: &[T],
+    model: &[T],
+    name: impl Fn(&T) -> &String,
+) {
+    let find = |list: &[T], n: &String| list.iter().find(|x| name(x) == n).cloned();
+    for item in items.iter_mut() {
+        let n = name(item).clone();
+        if let (Some(seen), Some(model_item)) = (find(have, &n), find(model, &n))
+            && find(want, &n).as_ref() == Some(&seen)
+        {
+            *item = model_item;
+        }
+    }
 }

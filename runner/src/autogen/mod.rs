@@ -20,7 +20,7 @@ use crate::model::outline::outline_diff;
 use crate::model::{
     Column, ColumnDefault, Schema, SchemaError, Table, fk_name, index_name, unique_name,
 };
-use crate::ops::spec::{ColumnSpec, RefTarget};
+use crate::ops::spec::{ColumnSpec, ForeignKeySpec};
 use crate::ops::{
     AddCheck, AddColumn, AddForeignKey, AddUnique, AlterColumn, AlterEnum, CreateEnum, CreateIndex,
     DropColumn, DropConstraint, DropEnum, DropForeignKey, DropIndex, DropTable, Step,
@@ -171,13 +171,13 @@ impl Writer {
                     && old_column.autoincrement != new_column.autoincrement
                 {
                     return Err(AutogenError::Unsupported(format!(
-                        "column '{name}.{}' {} autoincrement in the target; autogenerate does not \
+                        "column '{name}.{}' {} in the target; autogenerate does not \
                          change that: write that revision by hand",
                         new_column.name,
                         if new_column.autoincrement {
-                            "starts to"
+                            "starts to autoincrement"
                         } else {
-                            "stops to"
+                            "stops autoincrementing"
                         }
                     )));
                 }
@@ -479,16 +479,14 @@ impl Writer {
             let have = self.work.tables[&new.name].foreign_keys.clone();
             for fk in new.foreign_keys.iter().filter(|fk| !have.contains(fk)) {
                 let derived = fk.name == fk_name(&new.name, &fk.columns, &fk.ref_table);
+                let spec = ForeignKeySpec::from_model(fk);
                 self.push(Step::AddForeignKey(AddForeignKey {
                     table: new.name.clone(),
-                    name: (!derived).then(|| fk.name.clone()),
-                    columns: fk.columns.clone(),
-                    references: RefTarget {
-                        table: fk.ref_table.clone(),
-                        columns: fk.ref_columns.clone(),
-                    },
-                    on_delete: fk.on_delete,
-                    on_update: fk.on_update,
+                    name: spec.name.filter(|_| !derived),
+                    columns: spec.columns,
+                    references: spec.references,
+                    on_delete: spec.on_delete,
+                    on_update: spec.on_update,
                 }))?;
             }
         }

@@ -3,6 +3,7 @@ use std::path::Path;
 use expect_test::{Expect, expect};
 
 use super::*;
+use crate::ops::spec::RefTarget;
 use crate::revision::write::steps_yaml;
 
 fn schema(text: &str) -> Schema {

@@ -7,8 +7,6 @@ use anyhow::Context as _;
 
 use super::{Context, Format, UsageError, output};
 use crate::autogen::{AutogenError, Proposal, Rename, align_live, autogenerate};
-use crate::db::ConnectOptions;
-use crate::db::introspect::introspect;
 use crate::revision::write::{self, NewRevision};
 use crate::revision::{Repository, load, target};
 use crate::schema_file;
@@ -149,16 +147,7 @@ async fn autogenerate_new(
         .into());
     };
     let (from, compared) = if args.from_database {
-        let mut db = cx
-            .connect(&ConnectOptions {
-                create_sqlite_file: false,
-                ..ConnectOptions::default()
-            })
-            .await?;
-        let live = introspect(&mut db).await;
-        let dialect = db.dialect();
-        db.close().await?;
-        let live = live.context("reading the live schema")?;
+        let (live, dialect) = super::schema::introspected(cx).await?;
         let url = cx.config.database_url()?.to_string();
         (align_live(&live, &desired, dialect), url)
     } else {

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use super::{Context, Format};
 use crate::db::ConnectOptions;
 use crate::db::introspect::introspect;
+use crate::dialect_kind::Dialect;
 use crate::model::Schema;
 use crate::model::compare::revision_ready;
 use crate::schema_file;
@@ -50,14 +51,20 @@ pub async fn run(cx: &Context, args: &Args) -> anyhow::Result<i32> {
 /// The live database's schema, enums named as a revision can use them (after the project's
 /// `schema.yaml` where it names the same values).
 pub(super) async fn live_schema(cx: &Context) -> anyhow::Result<Schema> {
+    let (live, _) = introspected(cx).await?;
+    let hint = schema_file::load(&cx.config.schema_file)?;
+    Ok(revision_ready(&live, hint.as_ref()))
+}
+
+/// The live database's schema as introspection reads it, and its dialect; nothing is created.
+pub(super) async fn introspected(cx: &Context) -> anyhow::Result<(Schema, Dialect)> {
     let options = ConnectOptions {
         create_sqlite_file: false,
         ..ConnectOptions::default()
     };
     let mut db = cx.connect(&options).await?;
     let live = introspect(&mut db).await;
+    let dialect = db.dialect();
     db.close().await?;
-    let live = live.context("reading the live schema")?;
-    let hint = schema_file::load(&cx.config.schema_file)?;
-    Ok(revision_ready(&live, hint.as_ref()))
+    Ok((live.context("reading the live schema")?, dialect))
 }
