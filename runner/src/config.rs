@@ -44,6 +44,8 @@ pub struct Config {
     pub schema_file: PathBuf,
     /// The cargo workspace of transform crates (default `<migrations>/transforms`).
     pub transforms_dir: PathBuf,
+    /// The fixtures folder `loaddata` and `dumpdata` use when given none (default `data`).
+    pub fixtures_dir: PathBuf,
     pub sandbox: SandboxLimits,
     /// How long a statement waits for a table lock before it gives up and is tried again
     /// (`ddl_lock_timeout`, default 10 s; `--ddl-lock-timeout` wins).
@@ -90,6 +92,7 @@ struct RawConfig {
     migrations: Option<PathBuf>,
     schema: Option<PathBuf>,
     transforms: Option<PathBuf>,
+    fixtures: Option<PathBuf>,
     ddl_lock_timeout: Option<Spanned<String>>,
     sandbox: Option<RawSandbox>,
 }
@@ -157,6 +160,7 @@ impl Config {
             },
             migrations_dir,
             schema_file: in_file(raw.schema, "schema.yaml"),
+            fixtures_dir: in_file(raw.fixtures, "data"),
             database_url,
             sandbox,
             ddl_lock_timeout,

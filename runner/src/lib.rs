@@ -14,6 +14,7 @@ pub mod crash;
 pub mod db;
 pub mod dialect;
 pub mod dialect_kind;
+pub mod fixtures;
 pub mod dry_run;
 pub mod exec;
 pub(crate) mod files;

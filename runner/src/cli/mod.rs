@@ -10,6 +10,7 @@ mod current;
 mod diff;
 mod dry_run;
 mod failure;
+mod fixtures;
 mod heads;
 mod history;
 mod init;
@@ -108,6 +109,8 @@ enum ProjectCommand {
     Diff(diff::Args),
     Schema(schema::Args),
     Baseline(baseline::Args),
+    Loaddata(fixtures::LoadArgs),
+    Dumpdata(fixtures::DumpArgs),
     Lint(lint::Args),
     Heads(heads::HeadsArgs),
     Branches(heads::BranchesArgs),
@@ -469,6 +472,8 @@ async fn run(cx: &Context, command: &ProjectCommand) -> anyhow::Result<i32> {
         ProjectCommand::Branches(args) => heads::branches(cx, args),
         ProjectCommand::History(args) => history::run(cx, args).await,
         ProjectCommand::Show(args) => show::run(cx, args),
+        ProjectCommand::Loaddata(args) => fixtures::load(cx, args).await,
+        ProjectCommand::Dumpdata(args) => fixtures::dump(cx, args).await,
         ProjectCommand::Stamp(args) => stamp::stamp(cx, args).await,
         ProjectCommand::Repair(args) => stamp::repair(cx, args).await,
         ProjectCommand::Merge(args) => merge::run(cx, args),
@@ -493,6 +498,9 @@ pub fn exit_code(error: &anyhow::Error) -> i32 {
         }
         if let Some(plan) = cause.downcast_ref::<PlanError>() {
             return plan_code(plan);
+        }
+        if let Some(fixtures) = cause.downcast_ref::<crate::fixtures::FixtureError>() {
+            return fixtures.exit_code();
         }
         if let Some(exec) = cause.downcast_ref::<ExecError>() {
             return match exec {

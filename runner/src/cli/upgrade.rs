@@ -20,7 +20,7 @@ use crate::version_table::{self, Direction};
 pub struct RunFlags {
     /// How long to wait for another runner migrating the same database
     #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = parse_duration)]
-    lock_timeout: Duration,
+    pub(super) lock_timeout: Duration,
     /// How long a statement waits for a table lock another session holds before it gives up
     /// and is tried again (PostgreSQL `lock_timeout`, MySQL `lock_wait_timeout`)
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -51,6 +51,11 @@ pub struct UpgradeArgs {
     /// rolled-back transaction on PostgreSQL), and report each step; nothing is changed
     #[arg(long, conflicts_with = "sql")]
     pub(super) dry_run: bool,
+    /// Load these fixtures on the way: upgrade to the revision DIR/fixtures.json names, load
+    /// them, then go on to TARGET, so their rows pass through the later data transforms (not
+    /// loaded when the database is past that revision already)
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["sql", "dry_run", "resume"])]
+    pub(super) fixtures: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub(super) flags: RunFlags,
     #[command(flatten)]
@@ -151,6 +156,8 @@ struct Report<'a> {
     database: String,
     ran: &'a [Ran],
     heads: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fixtures: Option<super::fixtures::OnTheWay>,
 }
 
 async fn run(
@@ -159,7 +166,11 @@ async fn run(
     resume: bool,
     flags: &RunFlags,
     direction: Direction,
+    fixtures: Option<&std::path::Path>,
 ) -> anyhow::Result<i32> {
+    let fixtures = fixtures
+        .map(|dir| anyhow::Ok((dir, crate::fixtures::read(dir)?)))
+        .transpose()?;
     // A downgrade that only resumes reverts nothing past the half-done revision.
     let target: Option<Target> = target.map(str::parse).transpose()?;
     let Opened {
@@ -178,19 +189,39 @@ async fn run(
         .await?;
     options.resume = resume;
     let mut progress = TerminalProgress::new(cx.verbose, cx.quiet || cx.format == Format::Json);
+    let mut ran = Vec::new();
+    let on_the_way = match &fixtures {
+        Some((dir, fixtures)) => {
+            let heads = version_table::heads(&mut db).await?;
+            let at = super::fixtures::fixtures_at(&repo, &heads, fixtures)?;
+            if matches!(at, super::fixtures::FixturesAt::UpgradeFirst) {
+                let mut migrator = Migrator::new(&repo, &mut db, options.clone(), &mut progress)
+                    .with_modules(modules.clone());
+                for head in &fixtures.heads {
+                    ran.extend(migrator.upgrade(&Target::Revision(head.clone())).await?);
+                }
+            }
+            let done =
+                super::fixtures::load_on_the_way(cx, &repo, &mut db, dir, fixtures, at, flags)
+                    .await?;
+            Some(done)
+        }
+        None => None,
+    };
     let mut migrator = Migrator::new(&repo, &mut db, options, &mut progress).with_modules(modules);
-    let ran = match (direction, &target) {
+    ran.extend(match (direction, &target) {
         (Direction::Up, Some(target)) => migrator.upgrade(target).await?,
         (Direction::Down, Some(target)) => migrator.downgrade(target).await?,
         (Direction::Down, None) => migrator.resume_downgrade().await?,
         (Direction::Up, None) => migrator.upgrade(&Target::Heads).await?,
-    };
+    });
     let heads = version_table::heads(&mut db).await?;
     let at = output::at(&heads);
     let report = Report {
         database: db.url.to_string(),
         ran: &ran,
         heads,
+        fixtures: on_the_way,
     };
     cx.report(&report, || {
         let verb = match direction {
@@ -222,6 +253,7 @@ pub async fn upgrade(cx: &Context, args: &UpgradeArgs) -> anyhow::Result<i32> {
         args.resume,
         &args.flags,
         Direction::Up,
+        args.fixtures.as_deref(),
     )
     .await
 }
@@ -242,6 +274,7 @@ pub async fn downgrade(cx: &Context, args: &DowngradeArgs) -> anyhow::Result<i32
         args.resume,
         &args.flags,
         Direction::Down,
+        None,
     )
     .await
 }

@@ -3,7 +3,7 @@
 //! later a transform's sandbox) can hold it across steps and own its lifetime.
 
 pub mod bound;
-mod decode;
+pub(crate) mod decode;
 pub mod introspect;
 pub mod lock;
 pub mod sqlite_live;
