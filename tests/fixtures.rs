@@ -349,3 +349,68 @@ async fn the_demo_fixtures_go_through_both_data_transforms() {
         db.close().await.expect("close");
     }
 }
+
+#[tokio::test]
+async fn check_with_fixtures_runs_the_later_revisions_over_their_rows() {
+    let project = demo_with_fixtures();
+    project.write(
+        "d00d00d00d00_unique_emails.yaml",
+        "revision: d00d00d00d00\nparents: [b5f08d2e6a91]\nmessage: one contact per email\nupgrade:\n  - add_unique: {table: contacts, columns: [email]}\n",
+    );
+    let mut scratches = vec![("sqlite::memory:".to_string(), None)];
+    for test_db in TestDb::all().await {
+        if test_db.dialect != runner::dialect_kind::Dialect::Sqlite {
+            scratches.push((test_db.url_arg(), Some(test_db)));
+        }
+    }
+    for (url, test_db) in &scratches {
+        // Without rows the new unique key goes in.
+        let out = project
+            .runner(None)
+            .args(["check", "--database-url", url])
+            .output()
+            .expect("runner");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            text.contains("ok      stairway   10 revision(s) up, down and up again"),
+            "{url}: {text}"
+        );
+        // With the fixtures, two contacts share an email: the stairway fails at that revision.
+        let contact = project.dir.path().join("migrations/data/contacts/6.json");
+        std::fs::write(
+            &contact,
+            r#"{"id": 6, "full_name": "Marie Sklodowska", "email": "marie@acme.example"}"#,
+        )
+        .expect("write record");
+        let out = project
+            .runner(None)
+            .args(["check", "--fixtures", "migrations/data", "--database-url", url])
+            .output()
+            .expect("runner");
+        std::fs::remove_file(&contact).expect("remove record");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(out.status.code(), Some(3), "{url}: {text}");
+        assert!(
+            text.contains("failed  stairway")
+                && text.contains("d00d00d00d00_unique_emails.yaml")
+                && text.contains("the upgrade of d00d00d00d00 failed"),
+            "{url}: {text}"
+        );
+        // And without the duplicate, every revision runs over the 22 rows.
+        if let Some(test_db) = test_db {
+            // A failed stairway leaves the scratch database as it stopped: start afresh.
+            let fresh = TestDb::new(test_db.dialect).await.expect("fresh scratch");
+            let out = project
+                .runner(None)
+                .args(["check", "--fixtures", "migrations/data", "--database-url", &fresh.url_arg()])
+                .output()
+                .expect("runner");
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert!(
+                text.contains("10 revision(s) up, down and up again")
+                    && text.contains("over 22 fixture row(s)"),
+                "{url}: {text}"
+            );
+        }
+    }
+}

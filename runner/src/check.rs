@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::db::Db;
 use crate::db::introspect::{IntrospectError, introspect};
 use crate::exec::{Migrator, RunOptions, Silent};
+use crate::fixtures::Fixtures;
 use crate::lint::Place;
 use crate::model::Schema;
 use crate::model::compare::comparable;
@@ -19,7 +20,8 @@ use crate::vocab::Direction;
 /// One thing `check` found wrong.
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
-    /// The check that found it: `heads`, `transforms`, `sandbox`, `stairway` or `schema`.
+    /// The check that found it: `heads`, `transforms`, `sandbox`, `stairway`, `fixtures` or
+    /// `schema`.
     pub check: &'static str,
     pub message: String,
     /// Where, when a file is at fault.
@@ -55,21 +57,41 @@ impl Problem {
     }
 }
 
+/// What the stairway did: how many revisions went through, the first problem, and how many
+/// fixture rows it loaded on the way.
+#[derive(Debug, Default)]
+pub struct Stairway {
+    pub done: usize,
+    pub problem: Option<Problem>,
+    pub loaded: Option<usize>,
+}
+
 /// Takes every revision of `repo`, in upgrade order, up, down and up again on `db` (which
 /// holds nothing of the project yet), and returns what went wrong: a step that failed, or a
 /// downgrade that leaves a schema other than the one its upgrade started from. Stops at the
-/// first problem, since the database is then in no known state. Returns how many revisions
-/// went through.
+/// first problem, since the database is then in no known state.
+///
+/// With `fixtures`, the revisions they belong to go first, then the fixtures are loaded, so
+/// every later revision (its data transforms, and their `down`) runs over their rows;
+/// fixtures that name no revision are loaded at the end.
 pub async fn stairway(
     repo: &Repository,
     db: &mut Db,
     modules: &Modules,
     options: &RunOptions,
-) -> Result<(usize, Option<Problem>), IntrospectError> {
+    fixtures: Option<&Fixtures>,
+) -> Result<Stairway, IntrospectError> {
     let dialect = db.dialect();
-    let mut done = 0;
-    for id in repo.graph.ordered() {
-        let Some(revision) = repo.get(&id) else {
+    let mut out = Stairway::default();
+    let (order, load_after) = match fixtures_order(repo, fixtures) {
+        Ok(planned) => planned,
+        Err(problem) => {
+            out.problem = Some(problem);
+            return Ok(out);
+        }
+    };
+    for (i, id) in order.iter().enumerate() {
+        let Some(revision) = repo.get(id) else {
             continue;
         };
         let before = introspect(db).await?;
@@ -81,28 +103,87 @@ pub async fn stairway(
             let mut silent = Silent;
             let ran = Migrator::new(repo, db, options.clone(), &mut silent)
                 .with_modules(modules.clone())
-                .run_one(&id, direction)
+                .run_one(id, direction)
                 .await;
             if let Err(error) = ran {
-                return Ok((
-                    done,
-                    Some(Problem::at(
-                        "stairway",
-                        &revision.locs.id,
-                        format!("the {what} of {id} failed: {error}"),
-                    )),
+                out.problem = Some(Problem::at(
+                    "stairway",
+                    &revision.locs.id,
+                    format!("the {what} of {id} failed: {error}"),
                 ));
+                return Ok(out);
             }
             if direction == Direction::Down {
                 let after = introspect(db).await?;
-                if let Some(problem) = undo_problem(&before, &after, dialect, revision, &id) {
-                    return Ok((done, Some(problem)));
+                if let Some(problem) = undo_problem(&before, &after, dialect, revision, id) {
+                    out.problem = Some(problem);
+                    return Ok(out);
                 }
             }
         }
-        done += 1;
+        out.done += 1;
+        if let (Some(fixtures), Some(at)) = (fixtures, load_after)
+            && at == i
+            && let Some(problem) = load_fixtures(repo, db, fixtures, &mut out).await
+        {
+            out.problem = Some(problem);
+            return Ok(out);
+        }
     }
-    Ok((done, None))
+    Ok(out)
+}
+
+/// The stairway's order with `fixtures`: the revisions they belong to first (a valid upgrade
+/// order, since that set holds its ancestors), and the index after which they are loaded
+/// (`None`: no fixtures, or no revisions to load them after).
+fn fixtures_order(
+    repo: &Repository,
+    fixtures: Option<&Fixtures>,
+) -> Result<(Vec<String>, Option<usize>), Problem> {
+    let ordered = repo.graph.ordered();
+    let Some(fixtures) = fixtures else {
+        return Ok((ordered, None));
+    };
+    if fixtures.heads.is_empty() {
+        let last = ordered.len().checked_sub(1);
+        return Ok((ordered, last));
+    }
+    let first = repo.graph.ancestors(&fixtures.heads).map_err(|e| {
+        Problem::new(
+            "fixtures",
+            format!("the fixtures belong to revisions this project does not have: {e}"),
+        )
+    })?;
+    let (mut order, rest): (Vec<String>, Vec<String>) =
+        ordered.into_iter().partition(|id| first.contains(id));
+    let load_after = order.len().checked_sub(1);
+    order.extend(rest);
+    Ok((order, load_after))
+}
+
+async fn load_fixtures(
+    repo: &Repository,
+    db: &mut Db,
+    fixtures: &Fixtures,
+    out: &mut Stairway,
+) -> Option<Problem> {
+    match crate::fixtures::load_into(db, Some(repo), fixtures).await {
+        Ok(loaded) => {
+            out.loaded = Some(loaded.rows());
+            None
+        }
+        Err(error) => Some(Problem::new(
+            "fixtures",
+            format!(
+                "loading the fixtures at {}: {error}",
+                if fixtures.heads.is_empty() {
+                    "head".to_string()
+                } else {
+                    fixtures.heads.join(", ")
+                }
+            ),
+        )),
+    }
 }
 
 /// The problem when the schema after a revision's downgrade (`after`) is not the one before

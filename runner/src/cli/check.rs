@@ -32,6 +32,10 @@ pub struct Args {
     /// Never run cargo: use only prebuilt modules that match transforms.lock
     #[arg(long)]
     no_build: bool,
+    /// Load these fixtures on the way (at the revision DIR/fixtures.json names), so the later
+    /// revisions' transforms, up and down, run over real rows
+    #[arg(long, value_name = "DIR")]
+    fixtures: Option<std::path::PathBuf>,
     #[command(flatten)]
     dialects: DialectsArg,
 }
@@ -96,6 +100,11 @@ impl Findings {
 /// Runs `check`.
 pub async fn run(cx: &Context, args: &Args) -> anyhow::Result<i32> {
     let repo = cx.repository()?;
+    let fixtures = args
+        .fixtures
+        .as_deref()
+        .map(crate::fixtures::read)
+        .transpose()?;
     let scratch: DatabaseUrl = match &cx.explicit_database_url {
         Some(url) => url.parse()?,
         None => "sqlite::memory:".parse()?,
@@ -116,7 +125,7 @@ pub async fn run(cx: &Context, args: &Args) -> anyhow::Result<i32> {
     let modules = transform_checks(cx, &repo, args.no_build, &mut found).await?;
     match modules {
         Some(modules) => {
-            let (ok, problems) = stairway_check(cx, &repo, &modules, &scratch).await?;
+            let (ok, problems) = stairway_check(cx, &repo, &modules, &scratch, fixtures.as_ref()).await?;
             found.record("stairway", problems, ok);
         }
         None => found.skip("stairway", "the transform modules did not load"),
@@ -256,6 +265,7 @@ async fn stairway_check(
     repo: &Repository,
     modules: &Modules,
     scratch: &DatabaseUrl,
+    fixtures: Option<&crate::fixtures::Fixtures>,
 ) -> anyhow::Result<(String, Vec<Problem>)> {
     let mut db = Db::connect(scratch, &ConnectOptions::default()).await?;
     let result = async {
@@ -264,13 +274,21 @@ async fn stairway_check(
             sandbox: cx.config.sandbox,
             ..RunOptions::default()
         };
-        let (done, problem) = stairway(repo, &mut db, modules, &options).await?;
-        let mut problems: Vec<Problem> = problem.into_iter().collect();
+        let walked = stairway(repo, &mut db, modules, &options, fixtures).await?;
+        let done = walked.done;
+        let mut problems: Vec<Problem> = walked.problem.into_iter().collect();
         if cx.explicit_database_url.is_some() && problems.is_empty() {
             // Leave the throwaway database as it was given: empty (runner's tables aside).
+            if walked.loaded.is_some() {
+                let tables: Vec<String> = introspect(&mut db).await?.tables.into_keys().collect();
+                crate::fixtures::remove_all_rows(&mut db, &tables).await?;
+            }
             problems.extend(revert_all(repo, &mut db, modules, &options).await);
         }
-        let summary = format!("{done} revision(s) up, down and up again on {scratch}");
+        let mut summary = format!("{done} revision(s) up, down and up again on {scratch}");
+        if let Some(rows) = walked.loaded {
+            summary.push_str(&format!(", over {rows} fixture row(s)"));
+        }
         anyhow::Ok((summary, problems))
     }
     .await;
