@@ -359,7 +359,7 @@ async fn the_graph_commands_describe_the_demo() {
 |/
 *  c47e09b3f812 (branchpoint) create currencies and deals
 *  8b21d4e0c5a3 create contacts
-*  3f9a1c2e7b10 create users and companies
+o  3f9a1c2e7b10 create users and companies
 ";
     assert_eq!(graph, expected);
     project

@@ -70,12 +70,14 @@ fn lane_line(lanes: usize, mark: Option<(usize, char)>, joints: &[(usize, char)]
     cells.into_iter().collect::<String>().trim_end().to_string()
 }
 
-/// Lines of an ASCII drawing of `ids` (newest first), one lane per open branch.
+/// Lines of an ASCII drawing of `ids` (newest first), one lane per open branch. A root (a
+/// revision with no parents) is drawn `o`, and its lane ends with a gap, so that histories
+/// with several roots are drawn apart and no revision seems to follow a root.
 pub fn draw(repo: &Repository, ids: &[String], text: impl Fn(&str) -> String) -> Vec<String> {
     let shown: HashSet<&String> = ids.iter().collect();
     let mut lanes: Vec<String> = Vec::new();
     let mut lines = Vec::new();
-    for id in ids {
+    for (n, id) in ids.iter().enumerate() {
         let positions: Vec<usize> = lanes
             .iter()
             .enumerate()
@@ -99,7 +101,12 @@ pub fn draw(repo: &Repository, ids: &[String], text: impl Fn(&str) -> String) ->
                 lanes.len() - 1
             }
         };
-        let row = lane_line(lanes.len(), Some((column, '*')), &[]);
+        let glyph = if repo.graph.parents(id).is_empty() {
+            'o'
+        } else {
+            '*'
+        };
+        let row = lane_line(lanes.len(), Some((column, glyph)), &[]);
         lines.push(format!(
             "{row:<width$} {}",
             text(id),
@@ -114,6 +121,9 @@ pub fn draw(repo: &Repository, ids: &[String], text: impl Fn(&str) -> String) ->
         match parents.split_first() {
             None => {
                 lanes.remove(column);
+                if n + 1 < ids.len() {
+                    lines.push(lane_line(lanes.len(), None, &[]));
+                }
             }
             Some((first, rest)) => {
                 lanes[column] = first.clone();
@@ -184,6 +194,9 @@ pub async fn run(cx: &Context, args: &Args) -> anyhow::Result<i32> {
             return id.to_string();
         };
         let mut line = output::revision_line(&repo, revision);
+        if !revision.depends_on.is_empty() {
+            line.push_str(&format!("  (depends on {})", revision.depends_on.join(", ")));
+        }
         if applied.contains(id) {
             line.push_str("  [applied]");
         }
