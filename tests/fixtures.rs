@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use runner_integration_tests::{Project, TestDb, count, dump, workspace_root};
+use runner_integration_tests::{Project, TestDb, count, demo_with_fixtures, dump, folder};
 
 const KINDS: &str = r#"revision: f1f1f1f1f1f1
 parents: []
@@ -106,24 +106,6 @@ fn write_records(dir: &Path, records: &[(&str, &str)]) {
         std::fs::create_dir_all(path.parent().expect("parent")).expect("table folder");
         std::fs::write(path, text).expect("record");
     }
-}
-
-/// Every file under `dir`, by path, with its bytes.
-fn folder(dir: &Path) -> BTreeMap<String, String> {
-    let mut files = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        for entry in std::fs::read_dir(&path).expect("read folder") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let name = path.strip_prefix(dir).expect("inside").display().to_string();
-                files.insert(name, std::fs::read_to_string(&path).expect("file"));
-            }
-        }
-    }
-    files
 }
 
 #[tokio::test]
@@ -279,18 +261,6 @@ async fn fixtures_that_do_not_fit_are_refused_whole_naming_file_and_field() {
         assert_eq!(dump(&mut db).await, before, "{dialect}: a refused load changed the database");
         db.close().await.expect("close");
     }
-}
-
-/// The demo project with the repository's own fixtures in `migrations/data`.
-fn demo_with_fixtures() -> Project {
-    let project = Project::demo();
-    let from = workspace_root().join("migrations/data");
-    for (file, text) in folder(&from) {
-        let path = project.dir.path().join("migrations/data").join(file);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("folder");
-        std::fs::write(path, text).expect("copy fixture");
-    }
-    project
 }
 
 #[tokio::test]

@@ -523,3 +523,34 @@ upgrade:
     );
     project
 }
+
+/// Every file under `dir`, by path relative to it, with its text.
+pub fn folder(dir: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        for entry in std::fs::read_dir(&path).expect("read folder") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let name = path.strip_prefix(dir).expect("inside").display().to_string();
+                files.insert(name, std::fs::read_to_string(&path).expect("file"));
+            }
+        }
+    }
+    files
+}
+
+/// The demo project with the repository's own fixtures in `migrations/data` (the CRM's rows
+/// at its merge revision, e1c6f20d8b37).
+pub fn demo_with_fixtures() -> Project {
+    let project = Project::demo();
+    let from = workspace_root().join("migrations/data");
+    for (file, text) in folder(&from) {
+        let path = project.dir.path().join("migrations/data").join(file);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("folder");
+        std::fs::write(path, text).expect("copy fixture");
+    }
+    project
+}
