@@ -82,7 +82,8 @@ async fn two_branches_from_one_head_are_merged_and_check_passes() {
         // Git merges their branch: their revision file and their schema.yaml change.
         std::fs::copy(
             &their_revision,
-            mine.versions().join(their_revision.file_name().expect("name")),
+            mine.versions()
+                .join(their_revision.file_name().expect("name")),
         )
         .expect("copy revision");
         edit_schema(&mine, DEAL_NOTE.0, DEAL_NOTE.1);
@@ -107,7 +108,11 @@ async fn two_branches_from_one_head_are_merged_and_check_passes() {
         assert_eq!(code, 3, "{dialect}: check passes with two heads: {text}");
         assert!(text.contains("the graph has 2 heads"), "{dialect}: {text}");
 
-        let merged = ok(&mine, None, &["merge", "heads", "-m", "merge linkedin and notes"]);
+        let merged = ok(
+            &mine,
+            None,
+            &["merge", "heads", "-m", "merge linkedin and notes"],
+        );
         assert!(merged.contains("merge"), "{dialect}: {merged}");
         let heads = ok(&mine, None, &["heads"]);
         assert_eq!(heads.lines().count(), 1, "{dialect}: {heads}");
@@ -115,7 +120,11 @@ async fn two_branches_from_one_head_are_merged_and_check_passes() {
         assert!(check.contains("check: passed"), "{dialect}: {check}");
 
         ok(&mine, Some(&url), &["upgrade", "head"]);
-        let (code, text) = run(&mine, Some(&url), &["migrate", "-m", "nothing", "--from-database"]);
+        let (code, text) = run(
+            &mine,
+            Some(&url),
+            &["migrate", "-m", "nothing", "--from-database"],
+        );
         assert_eq!(code, 0, "{dialect}: {text}");
         assert!(
             text.contains("no changes"),
@@ -139,8 +148,20 @@ async fn history_draws_roots_apart_and_depends_on_and_current_names_effective_he
     revision(&project, "aaaaaaaaaaa1", "", "root one", "");
     revision(&project, "aaaaaaaaaaa2", "aaaaaaaaaaa1", "a two", "");
     revision(&project, "bbbbbbbbbbb1", "", "root two", "");
-    revision(&project, "bbbbbbbbbbb2", "bbbbbbbbbbb1", "b two", "aaaaaaaaaaa2");
-    revision(&project, "ccccccccccc1", "aaaaaaaaaaa2, bbbbbbbbbbb2", "merge", "");
+    revision(
+        &project,
+        "bbbbbbbbbbb2",
+        "bbbbbbbbbbb1",
+        "b two",
+        "aaaaaaaaaaa2",
+    );
+    revision(
+        &project,
+        "ccccccccccc1",
+        "aaaaaaaaaaa2, bbbbbbbbbbb2",
+        "merge",
+        "",
+    );
     revision(&project, "ddddddddddd1", "", "lonely root", "");
     let graph = ok(&project, None, &["history", "--graph"]);
     assert_eq!(

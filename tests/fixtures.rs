@@ -4,7 +4,6 @@
 //! bytes from SQLite, PostgreSQL and MariaDB; fixtures that do not fit are refused whole with
 //! the file and field named; and the demo's fixtures go through both data transforms.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use runner_integration_tests::{Project, TestDb, count, demo_with_fixtures, dump, folder};
@@ -71,9 +70,18 @@ const RECORDS: &[(&str, &str)] = &[
             "amount": "-0.001", "label": "", "body": null, "raw": "", "day": null,
             "at_time": null, "stamp": null, "zoned": null, "doc": [], "uid": null, "mood": "calm"}"#,
     ),
-    ("employees/1.json", r#"{"id": 1, "name": "Root", "manager_id": 1}"#),
-    ("employees/2.json", r#"{"id": 2, "name": "Mid", "manager_id": 3}"#),
-    ("employees/3.json", r#"{"id": 3, "name": "Top", "manager_id": 1}"#),
+    (
+        "employees/1.json",
+        r#"{"id": 1, "name": "Root", "manager_id": 1}"#,
+    ),
+    (
+        "employees/2.json",
+        r#"{"id": 2, "name": "Mid", "manager_id": 3}"#,
+    ),
+    (
+        "employees/3.json",
+        r#"{"id": 3, "name": "Top", "manager_id": 1}"#,
+    ),
     ("teams/red.json", r#"{"code": "red", "lead_id": 10}"#),
     ("teams/blue.json", r#"{"code": "blue", "lead_id": null}"#),
     ("people/10.json", r#"{"id": 10, "team_code": "red"}"#),
@@ -134,7 +142,10 @@ async fn dump_load_dump_gives_the_same_bytes_with_every_type_a_tree_and_a_cycle(
         ok(&project, &empty_url, &["loaddata", "first"]);
         ok(&project, &empty_url, &["dumpdata", "second"]);
         let second = folder(&project.dir.path().join("second"));
-        assert_eq!(first, second, "{dialect}: dump, load, dump changed the files");
+        assert_eq!(
+            first, second,
+            "{dialect}: dump, load, dump changed the files"
+        );
 
         // Dumping again over the folder writes nothing.
         let again = ok(&project, &empty_url, &["dumpdata", "second"]);
@@ -155,7 +166,10 @@ async fn dump_load_dump_gives_the_same_bytes_with_every_type_a_tree_and_a_cycle(
             r#""raw": "AAEC/w==""#,
             r#""at_time": "23:59:58.500""#,
         ] {
-            assert!(kinds.contains(expected), "{dialect}: no {expected} in\n{kinds}");
+            assert!(
+                kinds.contains(expected),
+                "{dialect}: no {expected} in\n{kinds}"
+            );
         }
         assert!(
             kinds.contains("\"doc\": {\n    \"a\": 1.5,\n    \"b\": [\n      1,\n      2,\n      {\n        \"a\": \"x\",\n        \"z\": null\n      }"),
@@ -175,7 +189,11 @@ async fn dump_load_dump_gives_the_same_bytes_with_every_type_a_tree_and_a_cycle(
         db.execute_script("INSERT INTO kinds (label) VALUES ('next')")
             .await
             .unwrap_or_else(|e| panic!("{dialect}: insert after loaddata: {e}"));
-        assert_eq!(count(&mut db, "SELECT MAX(id) FROM kinds").await, 3, "{dialect}");
+        assert_eq!(
+            count(&mut db, "SELECT MAX(id) FROM kinds").await,
+            3,
+            "{dialect}"
+        );
         db.close().await.expect("close");
         dumps.push((dialect, first));
     }
@@ -209,10 +227,19 @@ async fn fixtures_that_do_not_fit_are_refused_whole_naming_file_and_field() {
             &bad,
             &[
                 ("employees/1.json", r#"{"id": 1, "name": "Fine"}"#),
-                ("employees/2.json", r#"{"id": 2, "name": "Typo", "manger_id": 1}"#),
-                ("employees/3.json", "{\"id\": 3,\n  \"name\": \"Broken\",\n}"),
+                (
+                    "employees/2.json",
+                    r#"{"id": 2, "name": "Typo", "manger_id": 1}"#,
+                ),
+                (
+                    "employees/3.json",
+                    "{\"id\": 3,\n  \"name\": \"Broken\",\n}",
+                ),
                 ("employees/4.json", r#"{"id": 5, "name": "Misnamed"}"#),
-                ("kinds/1.json", r#"{"id": 1, "small": 70000, "amount": "1.2345", "mood": "sad", "raw": "%%"}"#),
+                (
+                    "kinds/1.json",
+                    r#"{"id": 1, "small": 70000, "amount": "1.2345", "mood": "sad", "raw": "%%"}"#,
+                ),
                 ("nosuch/1.json", r#"{"id": 1}"#),
             ],
         );
@@ -222,10 +249,18 @@ async fn fixtures_that_do_not_fit_are_refused_whole_naming_file_and_field() {
             text.contains("1 problem(s) in the fixtures, nothing was loaded:\n  bad/employees/3.json:3:1: trailing comma"),
             "{dialect}: {text}"
         );
-        assert_eq!(dump(&mut db).await, before, "{dialect}: a refused load changed the database");
+        assert_eq!(
+            dump(&mut db).await,
+            before,
+            "{dialect}: a refused load changed the database"
+        );
 
         // Once the file parses, the other problems are all reported.
-        std::fs::write(bad.join("employees/3.json"), r#"{"id": 3, "name": "Fixed"}"#).unwrap();
+        std::fs::write(
+            bad.join("employees/3.json"),
+            r#"{"id": 3, "name": "Fixed"}"#,
+        )
+        .unwrap();
         let (code, text) = run(&project, &url, &["loaddata", "bad"]);
         assert_eq!(code, 2, "{dialect}: {text}");
         for expected in [
@@ -238,9 +273,16 @@ async fn fixtures_that_do_not_fit_are_refused_whole_naming_file_and_field() {
             "bad/kinds/1.json: field 'raw' (binary): expected base64",
             "bad/nosuch: no table 'nosuch' in the database",
         ] {
-            assert!(text.contains(expected), "{dialect}: no '{expected}' in:\n{text}");
+            assert!(
+                text.contains(expected),
+                "{dialect}: no '{expected}' in:\n{text}"
+            );
         }
-        assert_eq!(dump(&mut db).await, before, "{dialect}: a refused load changed the database");
+        assert_eq!(
+            dump(&mut db).await,
+            before,
+            "{dialect}: a refused load changed the database"
+        );
 
         // Records that fit but that the database refuses (a reference to no row): the file is
         // named, and the rows loaded before it are rolled back.
@@ -255,10 +297,16 @@ async fn fixtures_that_do_not_fit_are_refused_whole_naming_file_and_field() {
         let (code, text) = run(&project, &url, &["loaddata", "dangling"]);
         assert_eq!(code, 2, "{dialect}: {text}");
         assert!(
-            text.contains("dangling/people/1.json: the database refused this record, so nothing was loaded"),
+            text.contains(
+                "dangling/people/1.json: the database refused this record, so nothing was loaded"
+            ),
             "{dialect}: {text}"
         );
-        assert_eq!(dump(&mut db).await, before, "{dialect}: a refused load changed the database");
+        assert_eq!(
+            dump(&mut db).await,
+            before,
+            "{dialect}: a refused load changed the database"
+        );
         db.close().await.expect("close");
     }
 }
@@ -270,18 +318,28 @@ async fn the_demo_fixtures_go_through_both_data_transforms() {
         let project = demo_with_fixtures();
         let url = test_db.url_arg();
         // The README's first command.
-        let text = ok(&project, &url, &["upgrade", "--fixtures", "migrations/data"]);
+        let text = ok(
+            &project,
+            &url,
+            &["upgrade", "--fixtures", "migrations/data"],
+        );
         for expected in [
             "loaded 22 row(s) into 7 table(s) from migrations/data",
             "info: split 5 names",
             "info: converted 4 amounts",
             "upgraded 9 revision(s)",
         ] {
-            assert!(text.contains(expected), "{dialect}: no '{expected}' in:\n{text}");
+            assert!(
+                text.contains(expected),
+                "{dialect}: no '{expected}' in:\n{text}"
+            );
         }
         let mut db = test_db.connect().await;
         let names = db
-            .query("SELECT first_name, last_name FROM contacts ORDER BY id", &[])
+            .query(
+                "SELECT first_name, last_name FROM contacts ORDER BY id",
+                &[],
+            )
             .await
             .expect("contacts");
         assert_eq!(
@@ -301,7 +359,11 @@ async fn the_demo_fixtures_go_through_both_data_transforms() {
         );
         let before = dump(&mut db).await;
         // Again: the database is past the fixtures' revision, so they are not loaded twice.
-        let text = ok(&project, &url, &["upgrade", "--fixtures", "migrations/data"]);
+        let text = ok(
+            &project,
+            &url,
+            &["upgrade", "--fixtures", "migrations/data"],
+        );
         assert!(
             text.contains("belong to e1c6f20d8b37, and the database is past it: not loaded")
                 && text.contains("nothing to do"),
@@ -312,7 +374,9 @@ async fn the_demo_fixtures_go_through_both_data_transforms() {
         let (code, text) = run(&project, &url, &["loaddata", "migrations/data"]);
         assert_eq!(code, 2, "{dialect}: {text}");
         assert!(
-            text.contains("holds rows of revision e1c6f20d8b37, and the database is at b5f08d2e6a91"),
+            text.contains(
+                "holds rows of revision e1c6f20d8b37, and the database is at b5f08d2e6a91"
+            ),
             "{dialect}: {text}"
         );
         assert_eq!(dump(&mut db).await, before, "{dialect}");
@@ -354,7 +418,13 @@ async fn check_with_fixtures_runs_the_later_revisions_over_their_rows() {
         .expect("write record");
         let out = project
             .runner(None)
-            .args(["check", "--fixtures", "migrations/data", "--database-url", url])
+            .args([
+                "check",
+                "--fixtures",
+                "migrations/data",
+                "--database-url",
+                url,
+            ])
             .output()
             .expect("runner");
         std::fs::remove_file(&contact).expect("remove record");
@@ -372,7 +442,13 @@ async fn check_with_fixtures_runs_the_later_revisions_over_their_rows() {
             let fresh = TestDb::new(test_db.dialect).await.expect("fresh scratch");
             let out = project
                 .runner(None)
-                .args(["check", "--fixtures", "migrations/data", "--database-url", &fresh.url_arg()])
+                .args([
+                    "check",
+                    "--fixtures",
+                    "migrations/data",
+                    "--database-url",
+                    &fresh.url_arg(),
+                ])
                 .output()
                 .expect("runner");
             let text = String::from_utf8_lossy(&out.stdout).into_owned();

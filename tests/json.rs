@@ -189,6 +189,32 @@ async fn every_command_prints_its_documented_shape() {
     assert_eq!(keys(&run(&["createdb"])), ["action", "changed", "database"]);
     let up = run(&["upgrade", "a92f3b7c1e05"]);
     assert_eq!(keys(&up), ["database", "heads", "ran"]);
+    let out = dir.path().join("rows").display().to_string();
+    assert_eq!(
+        keys(&run(&["dumpdata", &out])),
+        [
+            "database",
+            "dir",
+            "heads",
+            "removed",
+            "rows",
+            "tables",
+            "unchanged",
+            "written"
+        ]
+    );
+    let loaded = run(&["loaddata", &out]);
+    assert_eq!(
+        keys(&loaded),
+        [
+            "database",
+            "deferred_updates",
+            "dir",
+            "overwritten",
+            "tables"
+        ]
+    );
+    assert_eq!(keys(&loaded["tables"][0]), ["rows", "table"]);
     assert_eq!(
         keys(&up["ran"][0]),
         ["direction", "duration_ms", "message", "revision", "steps"]

@@ -84,7 +84,10 @@ async fn production_rows_survive_migrate_a_transform_and_upgrade() {
             "  - transform: {module: normalize_emails, reads: [contacts], writes: [contacts, email_addresses]}\ndowngrade: auto",
             1,
         );
-        assert_ne!(edited, revision, "{dialect}: no `downgrade: auto` in\n{revision}");
+        assert_ne!(
+            edited, revision,
+            "{dialect}: no `downgrade: auto` in\n{revision}"
+        );
         std::fs::write(&file, edited).expect("edit revision");
         let check = ok(&project, None, &["check"]);
         assert!(check.contains("check: passed"), "{dialect}: {check}");
@@ -105,7 +108,11 @@ async fn production_rows_survive_migrate_a_transform_and_upgrade() {
         // And the new column is filled where there is an email.
         let mut db = test_db.connect().await;
         assert_eq!(
-            count(&mut db, "SELECT COUNT(*) FROM contacts WHERE email IS NOT NULL AND email_id IS NULL").await,
+            count(
+                &mut db,
+                "SELECT COUNT(*) FROM contacts WHERE email IS NOT NULL AND email_id IS NULL"
+            )
+            .await,
             0,
             "{dialect}"
         );

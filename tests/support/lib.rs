@@ -534,7 +534,11 @@ pub fn folder(dir: &std::path::Path) -> std::collections::BTreeMap<String, Strin
             if path.is_dir() {
                 stack.push(path);
             } else {
-                let name = path.strip_prefix(dir).expect("inside").display().to_string();
+                let name = path
+                    .strip_prefix(dir)
+                    .expect("inside")
+                    .display()
+                    .to_string();
                 files.insert(name, std::fs::read_to_string(&path).expect("file"));
             }
         }

@@ -125,7 +125,8 @@ pub async fn run(cx: &Context, args: &Args) -> anyhow::Result<i32> {
     let modules = transform_checks(cx, &repo, args.no_build, &mut found).await?;
     match modules {
         Some(modules) => {
-            let (ok, problems) = stairway_check(cx, &repo, &modules, &scratch, fixtures.as_ref()).await?;
+            let (ok, problems) =
+                stairway_check(cx, &repo, &modules, &scratch, fixtures.as_ref()).await?;
             found.record("stairway", problems, ok);
         }
         None => found.skip("stairway", "the transform modules did not load"),

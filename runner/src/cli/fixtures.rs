@@ -59,7 +59,10 @@ struct DumpReport {
 
 /// Runs `loaddata`.
 pub async fn load(cx: &Context, args: &LoadArgs) -> anyhow::Result<i32> {
-    let dir = args.folder.clone().unwrap_or_else(|| cx.config.fixtures_dir.clone());
+    let dir = args
+        .folder
+        .clone()
+        .unwrap_or_else(|| cx.config.fixtures_dir.clone());
     let fixtures = fixtures::read(&dir)?;
     let repo = project(cx)?;
     let options = ConnectOptions {
@@ -93,10 +96,7 @@ pub async fn load(cx: &Context, args: &LoadArgs) -> anyhow::Result<i32> {
 pub fn print_loaded(loaded: &Loaded, dir: &std::path::Path, per_table: bool) {
     let mut notes = Vec::new();
     if loaded.overwritten > 0 {
-        notes.push(format!(
-            "{} already there, overwritten",
-            loaded.overwritten
-        ));
+        notes.push(format!("{} already there, overwritten", loaded.overwritten));
     }
     if loaded.deferred_updates > 0 {
         notes.push(format!(
@@ -116,8 +116,8 @@ pub fn print_loaded(loaded: &Loaded, dir: &std::path::Path, per_table: bool) {
         dir.display()
     );
     if per_table {
-        for (table, rows) in &loaded.tables {
-            println!("  {table}: {rows}");
+        for table in &loaded.tables {
+            println!("  {}: {}", table.table, table.rows);
         }
     }
 }
@@ -160,7 +160,10 @@ fn project(cx: &Context) -> anyhow::Result<Option<Repository>> {
 
 /// Runs `dumpdata`.
 pub async fn dump(cx: &Context, args: &DumpArgs) -> anyhow::Result<i32> {
-    let dir = args.folder.clone().unwrap_or_else(|| cx.config.fixtures_dir.clone());
+    let dir = args
+        .folder
+        .clone()
+        .unwrap_or_else(|| cx.config.fixtures_dir.clone());
     let repo = project(cx)?;
     let options = ConnectOptions {
         create_sqlite_file: false,
@@ -174,7 +177,11 @@ pub async fn dump(cx: &Context, args: &DumpArgs) -> anyhow::Result<i32> {
         database: db.url.to_string(),
         dir: dir.display().to_string(),
         heads: dumped.heads.clone(),
-        tables: dumped.tables.iter().filter(|t| !t.records.is_empty()).count(),
+        tables: dumped
+            .tables
+            .iter()
+            .filter(|t| !t.records.is_empty())
+            .count(),
         rows: dumped.record_count(),
         written,
     };

@@ -195,7 +195,10 @@ pub async fn run(cx: &Context, args: &Args) -> anyhow::Result<i32> {
         };
         let mut line = output::revision_line(&repo, revision);
         if !revision.depends_on.is_empty() {
-            line.push_str(&format!("  (depends on {})", revision.depends_on.join(", ")));
+            line.push_str(&format!(
+                "  (depends on {})",
+                revision.depends_on.join(", ")
+            ));
         }
         if applied.contains(id) {
             line.push_str("  [applied]");
