@@ -317,6 +317,24 @@ async fn the_demo_fixtures_go_through_both_data_transforms() {
         let dialect = test_db.dialect;
         let project = demo_with_fixtures();
         let url = test_db.url_arg();
+        // A target short of the fixtures' revision is refused before anything runs.
+        let (code, text) = run(
+            &project,
+            &url,
+            &["upgrade", "c47e09b3f812", "--fixtures", "migrations/data"],
+        );
+        assert_eq!(code, 2, "{dialect}: {text}");
+        assert!(
+            text.contains("c47e09b3f812 does not include the fixtures' revision e1c6f20d8b37"),
+            "{dialect}: {text}"
+        );
+        let mut db = test_db.connect().await;
+        assert_eq!(
+            runner::version_table::heads(&mut db).await.expect("heads"),
+            Vec::<String>::new(),
+            "{dialect}: a refused upgrade ran revisions"
+        );
+        db.close().await.expect("close");
         // The README's first command.
         let text = ok(
             &project,

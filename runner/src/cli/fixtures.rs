@@ -10,6 +10,7 @@ use super::{Context, UsageError};
 use crate::db::{ConnectOptions, Db, lock};
 use crate::fixtures::{self, Fixtures, Loaded};
 use crate::revision::Repository;
+use crate::revision::target::Target;
 use crate::units::parse_duration;
 
 /// Load fixtures (DIR/<table>/<primary key>.json) into the database, all in one transaction
@@ -227,6 +228,7 @@ pub fn fixtures_at(
     repo: &Repository,
     heads: &[String],
     fixtures: &Fixtures,
+    target: Option<&Target>,
 ) -> anyhow::Result<FixturesAt> {
     if fixtures.heads.is_empty() {
         return Err(UsageError(format!(
@@ -244,6 +246,17 @@ pub fn fixtures_at(
         }
     }
     let wanted = repo.graph.ancestors(&fixtures.heads)?;
+    // A target short of the fixtures' revision would load them and then refuse to go down.
+    if let Some(Target::Revision(text)) = target {
+        let id = repo.graph.resolve(text)?;
+        if !wanted.is_subset(&repo.graph.ancestors(std::slice::from_ref(&id))?) {
+            return Err(UsageError(format!(
+                "{text} does not include the fixtures' revision {}: upgrade to it or past it to load them",
+                fixtures.heads.join(", ")
+            ))
+            .into());
+        }
+    }
     let applied = repo.graph.applied_from_rows(heads)?;
     Ok(if applied == wanted {
         FixturesAt::Load

@@ -193,7 +193,7 @@ async fn run(
     let on_the_way = match &fixtures {
         Some((dir, fixtures)) => {
             let heads = version_table::heads(&mut db).await?;
-            let at = super::fixtures::fixtures_at(&repo, &heads, fixtures)?;
+            let at = super::fixtures::fixtures_at(&repo, &heads, fixtures, target.as_ref())?;
             if matches!(at, super::fixtures::FixturesAt::UpgradeFirst) {
                 let mut migrator = Migrator::new(&repo, &mut db, options.clone(), &mut progress)
                     .with_modules(modules.clone());
