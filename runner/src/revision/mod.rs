@@ -236,20 +236,40 @@ impl Repository {
     }
 
     /// Calls `visit` with every revision, in upgrade order, and the schema it meets (its
-    /// ancestors'). The schema after each revision is kept for its children, so a history
-    /// without merges replays each step once.
+    /// ancestors'). The schema after a revision is kept only until its last child has taken
+    /// it (moved to an only child, not copied), so a history without merges replays each
+    /// step once and holds one schema at a time: time and memory grow with the history, not
+    /// with its square.
     pub fn replay(
         &self,
         mut visit: impl FnMut(&Revision, &Schema) -> Result<(), SourceError>,
     ) -> Result<(), SourceError> {
-        let mut after: std::collections::HashMap<&str, Schema> = std::collections::HashMap::new();
+        use std::collections::HashMap;
+        // How many revisions will still start from each revision's schema.
+        let mut waiting: HashMap<&str, usize> = HashMap::new();
+        for revision in self.revisions.values() {
+            if revision.parents.len() == 1 && revision.depends_on.is_empty() {
+                *waiting.entry(revision.parents[0].as_str()).or_default() += 1;
+            }
+        }
+        let mut after: HashMap<&str, Schema> = HashMap::new();
         for revision in self.ordered() {
             let single_parent = revision.parents.len() == 1 && revision.depends_on.is_empty();
-            let mut schema = match single_parent
-                .then(|| after.get(revision.parents[0].as_str()))
-                .flatten()
-            {
-                Some(parent) => parent.clone(),
+            let inherited = if single_parent {
+                let parent = revision.parents[0].as_str();
+                let left = waiting.get_mut(parent).map(|n| {
+                    *n -= 1;
+                    *n
+                });
+                match left {
+                    Some(0) => after.remove(parent),
+                    _ => after.get(parent).cloned(),
+                }
+            } else {
+                None
+            };
+            let mut schema = match inherited {
+                Some(schema) => schema,
                 None => {
                     let mut before = self
                         .graph
@@ -261,7 +281,9 @@ impl Repository {
             };
             visit(revision, &schema)?;
             apply_steps(revision, &revision.upgrade, &mut schema)?;
-            after.insert(revision.id.as_str(), schema);
+            if waiting.get(revision.id.as_str()).is_some_and(|n| *n > 0) {
+                after.insert(revision.id.as_str(), schema);
+            }
         }
         Ok(())
     }
