@@ -5,22 +5,6 @@
 
 use runner_integration_tests::{Project, TestDb};
 
-fn run(project: &Project, url: Option<&str>, args: &[&str]) -> (i32, String) {
-    let out = project.runner(url).args(args).output().expect("runner");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
-}
-
-fn ok(project: &Project, url: Option<&str>, args: &[&str]) -> String {
-    let (code, text) = run(project, url, args);
-    assert_eq!(code, 0, "runner {args:?}: {text}");
-    text
-}
-
 fn edit_schema(project: &Project, from: &str, to: &str) {
     let path = project.dir.path().join("schema.yaml");
     let text = std::fs::read_to_string(&path).expect("schema.yaml");
@@ -62,15 +46,15 @@ async fn two_branches_from_one_head_are_merged_and_check_passes() {
         let url = test_db.url_arg();
         // Production: the demo at its head.
         let mine = Project::demo();
-        ok(&mine, Some(&url), &["upgrade"]);
+        mine.ok(Some(&url), &["upgrade"]);
         // Two checkouts, each adding a column with `runner migrate`.
         let theirs = Project::demo();
         let before = files(&mine);
         edit_schema(&mine, LINKEDIN.0, LINKEDIN.1);
-        ok(&mine, None, &["migrate", "-m", "contact linkedin"]);
+        mine.ok(None, &["migrate", "-m", "contact linkedin"]);
         let my_revision = new_revision(&mine, &before);
         edit_schema(&theirs, DEAL_NOTE.0, DEAL_NOTE.1);
-        ok(&theirs, None, &["migrate", "-m", "deal notes"]);
+        theirs.ok(None, &["migrate", "-m", "deal notes"]);
         let their_revision = new_revision(&theirs, &before);
         for revision in [&my_revision, &their_revision] {
             let text = std::fs::read_to_string(revision).expect("revision");
@@ -90,12 +74,12 @@ async fn two_branches_from_one_head_are_merged_and_check_passes() {
         let my_id = &my_revision.file_name().unwrap().to_string_lossy()[..12];
         let their_id = &their_revision.file_name().unwrap().to_string_lossy()[..12];
 
-        let heads = ok(&mine, None, &["heads"]);
+        let heads = mine.ok(None, &["heads"]);
         assert!(
             heads.contains(my_id) && heads.contains(their_id),
             "{dialect}: {heads}"
         );
-        let (code, text) = run(&mine, Some(&url), &["upgrade", "head"]);
+        let (code, text) = mine.run(Some(&url), &["upgrade", "head"]);
         assert_eq!(code, 2, "{dialect}: {text}");
         assert!(
             text.contains("there are several heads")
@@ -104,27 +88,19 @@ async fn two_branches_from_one_head_are_merged_and_check_passes() {
                 && text.contains("use 'heads', or join them with `runner merge`"),
             "{dialect}: {text}"
         );
-        let (code, text) = run(&mine, None, &["check", "--no-build"]);
+        let (code, text) = mine.run(None, &["check", "--no-build"]);
         assert_eq!(code, 3, "{dialect}: check passes with two heads: {text}");
         assert!(text.contains("the graph has 2 heads"), "{dialect}: {text}");
 
-        let merged = ok(
-            &mine,
-            None,
-            &["merge", "heads", "-m", "merge linkedin and notes"],
-        );
+        let merged = mine.ok(None, &["merge", "heads", "-m", "merge linkedin and notes"]);
         assert!(merged.contains("merge"), "{dialect}: {merged}");
-        let heads = ok(&mine, None, &["heads"]);
+        let heads = mine.ok(None, &["heads"]);
         assert_eq!(heads.lines().count(), 1, "{dialect}: {heads}");
-        let check = ok(&mine, None, &["check"]);
+        let check = mine.ok(None, &["check"]);
         assert!(check.contains("check: passed"), "{dialect}: {check}");
 
-        ok(&mine, Some(&url), &["upgrade", "head"]);
-        let (code, text) = run(
-            &mine,
-            Some(&url),
-            &["migrate", "-m", "nothing", "--from-database"],
-        );
+        mine.ok(Some(&url), &["upgrade", "head"]);
+        let (code, text) = mine.run(Some(&url), &["migrate", "-m", "nothing", "--from-database"]);
         assert_eq!(code, 0, "{dialect}: {text}");
         assert!(
             text.contains("no changes"),
@@ -163,7 +139,7 @@ async fn history_draws_roots_apart_and_depends_on_and_current_names_effective_he
         "",
     );
     revision(&project, "ddddddddddd1", "", "lonely root", "");
-    let graph = ok(&project, None, &["history", "--graph"]);
+    let graph = project.ok(None, &["history", "--graph"]);
     assert_eq!(
         graph,
         "\
@@ -178,15 +154,15 @@ o  ddddddddddd1 (head) lonely root
 o  aaaaaaaaaaa1 root one
 "
     );
-    let dot = ok(&project, None, &["history", "--format", "dot"]);
+    let dot = project.ok(None, &["history", "--format", "dot"]);
     assert!(
         dot.contains("\"bbbbbbbbbbb2\" -> \"aaaaaaaaaaa2\" [style=dashed];"),
         "{dot}"
     );
     for test_db in TestDb::all().await {
         let url = test_db.url_arg();
-        ok(&project, Some(&url), &["upgrade", "bbbbbbbbbbb2"]);
-        let current = ok(&project, Some(&url), &["current"]);
+        project.ok(Some(&url), &["upgrade", "bbbbbbbbbbb2"]);
+        let current = project.ok(Some(&url), &["current"]);
         assert_eq!(
             current,
             "bbbbbbbbbbb2 b two\naaaaaaaaaaa2 (effective head: bbbbbbbbbbb2 depends on it) a two\n",

@@ -88,26 +88,6 @@ const RECORDS: &[(&str, &str)] = &[
     ("people/11.json", r#"{"id": 11, "team_code": "blue"}"#),
 ];
 
-fn run(project: &Project, url: &str, args: &[&str]) -> (i32, String) {
-    let out = project
-        .runner(Some(url))
-        .args(args)
-        .output()
-        .expect("runner");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
-}
-
-fn ok(project: &Project, url: &str, args: &[&str]) -> String {
-    let (code, text) = run(project, url, args);
-    assert_eq!(code, 0, "runner {args:?}: {text}");
-    text
-}
-
 fn write_records(dir: &Path, records: &[(&str, &str)]) {
     for (file, text) in records {
         let path = dir.join(file);
@@ -124,23 +104,23 @@ async fn dump_load_dump_gives_the_same_bytes_with_every_type_a_tree_and_a_cycle(
         let project = Project::new();
         project.write("f1f1f1f1f1f1_kinds.yaml", KINDS);
         let url = test_db.url_arg();
-        ok(&project, &url, &["upgrade"]);
+        project.ok(Some(&url), &["upgrade"]);
         let hand = project.dir.path().join("hand");
         write_records(&hand, RECORDS);
-        let loaded = ok(&project, &url, &["loaddata", "hand"]);
+        let loaded = project.ok(Some(&url), &["loaddata", "hand"]);
         assert!(
             loaded.contains("loaded 9 row(s) into 4 table(s) from hand (6 reference(s) set after their rows, to break cycles)"),
             "{dialect}: {loaded}"
         );
-        ok(&project, &url, &["dumpdata", "first"]);
+        project.ok(Some(&url), &["dumpdata", "first"]);
         let first = folder(&project.dir.path().join("first"));
 
         // Into an empty database of its own, and out again.
         let empty = TestDb::new(dialect).await.expect("second database");
         let empty_url = empty.url_arg();
-        ok(&project, &empty_url, &["upgrade"]);
-        ok(&project, &empty_url, &["loaddata", "first"]);
-        ok(&project, &empty_url, &["dumpdata", "second"]);
+        project.ok(Some(&empty_url), &["upgrade"]);
+        project.ok(Some(&empty_url), &["loaddata", "first"]);
+        project.ok(Some(&empty_url), &["dumpdata", "second"]);
         let second = folder(&project.dir.path().join("second"));
         assert_eq!(
             first, second,
@@ -148,7 +128,7 @@ async fn dump_load_dump_gives_the_same_bytes_with_every_type_a_tree_and_a_cycle(
         );
 
         // Dumping again over the folder writes nothing.
-        let again = ok(&project, &empty_url, &["dumpdata", "second"]);
+        let again = project.ok(Some(&empty_url), &["dumpdata", "second"]);
         assert!(
             again.contains("(0 file(s) written, 9 unchanged, 0 removed)"),
             "{dialect}: {again}"
@@ -194,7 +174,23 @@ async fn dump_load_dump_gives_the_same_bytes_with_every_type_a_tree_and_a_cycle(
             3,
             "{dialect}"
         );
+        // A row that is gone loses its file; the others are left as they are.
+        db.execute_script("DELETE FROM kinds WHERE id >= 2")
+            .await
+            .expect("delete rows");
         db.close().await.expect("close");
+        let again = project.ok(Some(&empty_url), &["dumpdata", "second"]);
+        assert!(
+            again.contains("(0 file(s) written, 8 unchanged, 1 removed)"),
+            "{dialect}: {again}"
+        );
+        let second = folder(&project.dir.path().join("second"));
+        assert!(!second.contains_key("kinds/2.json"), "{dialect}");
+        assert_eq!(
+            second.get("kinds/1.json"),
+            first.get("kinds/1.json"),
+            "{dialect}"
+        );
         dumps.push((dialect, first));
     }
     // The same rows give the same bytes on every database.
@@ -218,7 +214,7 @@ async fn fixtures_that_do_not_fit_are_refused_whole_naming_file_and_field() {
         let project = Project::new();
         project.write("f1f1f1f1f1f1_kinds.yaml", KINDS);
         let url = test_db.url_arg();
-        ok(&project, &url, &["upgrade"]);
+        project.ok(Some(&url), &["upgrade"]);
         let mut db = test_db.connect().await;
         let before = dump(&mut db).await;
 
@@ -243,7 +239,7 @@ async fn fixtures_that_do_not_fit_are_refused_whole_naming_file_and_field() {
                 ("nosuch/1.json", r#"{"id": 1}"#),
             ],
         );
-        let (code, text) = run(&project, &url, &["loaddata", "bad"]);
+        let (code, text) = project.run(Some(&url), &["loaddata", "bad"]);
         assert_eq!(code, 2, "{dialect}: {text}");
         assert!(
             text.contains("1 problem(s) in the fixtures, nothing was loaded:\n  bad/employees/3.json:3:1: trailing comma"),
@@ -261,7 +257,7 @@ async fn fixtures_that_do_not_fit_are_refused_whole_naming_file_and_field() {
             r#"{"id": 3, "name": "Fixed"}"#,
         )
         .unwrap();
-        let (code, text) = run(&project, &url, &["loaddata", "bad"]);
+        let (code, text) = project.run(Some(&url), &["loaddata", "bad"]);
         assert_eq!(code, 2, "{dialect}: {text}");
         for expected in [
             "7 problem(s) in the fixtures, nothing was loaded",
@@ -294,7 +290,7 @@ async fn fixtures_that_do_not_fit_are_refused_whole_naming_file_and_field() {
                 ("people/1.json", r#"{"id": 1, "team_code": "nowhere"}"#),
             ],
         );
-        let (code, text) = run(&project, &url, &["loaddata", "dangling"]);
+        let (code, text) = project.run(Some(&url), &["loaddata", "dangling"]);
         assert_eq!(code, 2, "{dialect}: {text}");
         assert!(
             text.contains(
@@ -318,9 +314,8 @@ async fn the_demo_fixtures_go_through_both_data_transforms() {
         let project = demo_with_fixtures();
         let url = test_db.url_arg();
         // A target short of the fixtures' revision is refused before anything runs.
-        let (code, text) = run(
-            &project,
-            &url,
+        let (code, text) = project.run(
+            Some(&url),
             &["upgrade", "c47e09b3f812", "--fixtures", "migrations/data"],
         );
         assert_eq!(code, 2, "{dialect}: {text}");
@@ -336,11 +331,7 @@ async fn the_demo_fixtures_go_through_both_data_transforms() {
         );
         db.close().await.expect("close");
         // The README's first command.
-        let text = ok(
-            &project,
-            &url,
-            &["upgrade", "--fixtures", "migrations/data"],
-        );
+        let text = project.ok(Some(&url), &["upgrade", "--fixtures", "migrations/data"]);
         for expected in [
             "loaded 22 row(s) into 7 table(s) from migrations/data",
             "info: split 5 names",
@@ -377,11 +368,7 @@ async fn the_demo_fixtures_go_through_both_data_transforms() {
         );
         let before = dump(&mut db).await;
         // Again: the database is past the fixtures' revision, so they are not loaded twice.
-        let text = ok(
-            &project,
-            &url,
-            &["upgrade", "--fixtures", "migrations/data"],
-        );
+        let text = project.ok(Some(&url), &["upgrade", "--fixtures", "migrations/data"]);
         assert!(
             text.contains("belong to e1c6f20d8b37, and the database is past it: not loaded")
                 && text.contains("nothing to do"),
@@ -389,7 +376,7 @@ async fn the_demo_fixtures_go_through_both_data_transforms() {
         );
         assert_eq!(dump(&mut db).await, before, "{dialect}");
         // loaddata itself refuses a database at another revision.
-        let (code, text) = run(&project, &url, &["loaddata", "migrations/data"]);
+        let (code, text) = project.run(Some(&url), &["loaddata", "migrations/data"]);
         assert_eq!(code, 2, "{dialect}: {text}");
         assert!(
             text.contains(
@@ -417,12 +404,7 @@ async fn check_with_fixtures_runs_the_later_revisions_over_their_rows() {
     }
     for (url, test_db) in &scratches {
         // Without rows the new unique key goes in.
-        let out = project
-            .runner(None)
-            .args(["check", "--database-url", url])
-            .output()
-            .expect("runner");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (_, text) = project.run(None, &["check", "--database-url", url]);
         assert!(
             text.contains("ok      stairway   10 revision(s) up, down and up again"),
             "{url}: {text}"
@@ -434,47 +416,39 @@ async fn check_with_fixtures_runs_the_later_revisions_over_their_rows() {
             r#"{"id": 6, "full_name": "Marie Sklodowska", "email": "marie@acme.example"}"#,
         )
         .expect("write record");
-        let out = project
-            .runner(None)
-            .args([
-                "check",
-                "--fixtures",
-                "migrations/data",
-                "--database-url",
-                url,
-            ])
-            .output()
-            .expect("runner");
+        let with_fixtures = |url: &str| {
+            project.run(
+                None,
+                &[
+                    "check",
+                    "--fixtures",
+                    "migrations/data",
+                    "--database-url",
+                    url,
+                ],
+            )
+        };
+        let (code, text) = with_fixtures(url);
         std::fs::remove_file(&contact).expect("remove record");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert_eq!(out.status.code(), Some(3), "{url}: {text}");
+        assert_eq!(code, 3, "{url}: {text}");
         assert!(
             text.contains("failed  stairway")
                 && text.contains("d00d00d00d00_unique_emails.yaml")
                 && text.contains("the upgrade of d00d00d00d00 failed"),
             "{url}: {text}"
         );
-        // And without the duplicate, every revision runs over the 22 rows.
-        if let Some(test_db) = test_db {
-            // A failed stairway leaves the scratch database as it stopped: start afresh.
-            let fresh = TestDb::new(test_db.dialect).await.expect("fresh scratch");
-            let out = project
-                .runner(None)
-                .args([
-                    "check",
-                    "--fixtures",
-                    "migrations/data",
-                    "--database-url",
-                    &fresh.url_arg(),
-                ])
-                .output()
-                .expect("runner");
-            let text = String::from_utf8_lossy(&out.stdout).into_owned();
-            assert!(
-                text.contains("10 revision(s) up, down and up again")
-                    && text.contains("over 22 fixture row(s)"),
-                "{url}: {text}"
-            );
-        }
+        // And without the duplicate, every revision runs over the 22 rows (a failed stairway
+        // leaves a scratch database as it stopped: a fresh one for a server).
+        let fresh = match test_db {
+            Some(test_db) => Some(TestDb::new(test_db.dialect).await.expect("fresh scratch")),
+            None => None,
+        };
+        let fresh_url = fresh.as_ref().map_or(url.clone(), TestDb::url_arg);
+        let (_, text) = with_fixtures(&fresh_url);
+        assert!(
+            text.contains("10 revision(s) up, down and up again")
+                && text.contains("over 22 fixture row(s)"),
+            "{url}: {text}"
+        );
     }
 }

@@ -5,18 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use runner_integration_tests::{Project, TestDb, count, demo_with_fixtures, folder};
-
-fn ok(project: &Project, url: Option<&str>, args: &[&str]) -> String {
-    let out = project.runner(url).args(args).output().expect("runner");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.code(), Some(0), "runner {args:?}: {text}");
-    text
-}
+use runner_integration_tests::{TestDb, count, demo_with_fixtures, folder};
 
 /// The dumped records, each without `field` (the column the new revision fills).
 fn without(records: &BTreeMap<String, String>, field: &str) -> BTreeMap<String, serde_json::Value> {
@@ -40,10 +29,10 @@ async fn production_rows_survive_migrate_a_transform_and_upgrade() {
         let url = test_db.url_arg();
         let project = demo_with_fixtures();
         // Production: its history applied, its rows loaded where they belong, then the rest.
-        ok(&project, Some(&url), &["upgrade", "e1c6f20d8b37"]);
-        ok(&project, Some(&url), &["loaddata", "migrations/data"]);
-        ok(&project, Some(&url), &["upgrade"]);
-        ok(&project, Some(&url), &["dumpdata", "before"]);
+        project.ok(Some(&url), &["upgrade", "e1c6f20d8b37"]);
+        project.ok(Some(&url), &["loaddata", "migrations/data"]);
+        project.ok(Some(&url), &["upgrade"]);
+        project.ok(Some(&url), &["dumpdata", "before"]);
         let before = folder(&project.dir.path().join("before"));
 
         // New models on master: one table of email addresses, contacts pointing at it.
@@ -55,7 +44,7 @@ async fn production_rows_survive_migrate_a_transform_and_upgrade() {
             1,
         ) + "  email_addresses:\n    columns:\n      - {name: id, type: integer, primary_key: true, autoincrement: true}\n      - {name: address, type: string(320), nullable: false, unique: true}\n";
         std::fs::write(&schema, text).expect("write schema.yaml");
-        let wrote = ok(&project, None, &["migrate", "-m", "normalize emails"]);
+        let wrote = project.ok(None, &["migrate", "-m", "normalize emails"]);
         let file = wrote
             .split_whitespace()
             .next()
@@ -89,15 +78,15 @@ async fn production_rows_survive_migrate_a_transform_and_upgrade() {
             "{dialect}: no `downgrade: auto` in\n{revision}"
         );
         std::fs::write(&file, edited).expect("edit revision");
-        let check = ok(&project, None, &["check"]);
+        let check = project.ok(None, &["check"]);
         assert!(check.contains("check: passed"), "{dialect}: {check}");
 
-        let upgraded = ok(&project, Some(&url), &["upgrade"]);
+        let upgraded = project.ok(Some(&url), &["upgrade"]);
         assert!(
             upgraded.contains("info: 4 contacts share 4 addresses"),
             "{dialect}: {upgraded}"
         );
-        ok(&project, Some(&url), &["dumpdata", "after"]);
+        project.ok(Some(&url), &["dumpdata", "after"]);
         let after = folder(&project.dir.path().join("after"));
         // Every row is still there, every column the revision does not touch unchanged.
         let untouched: BTreeMap<String, serde_json::Value> = without(&after, "email_id")

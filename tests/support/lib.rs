@@ -329,6 +329,25 @@ impl Project {
         runner::revision::Repository::load(&self.versions()).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// Runs the CLI in this project against `url` (or no database): its exit code and its
+    /// output, stdout then stderr.
+    pub fn run(&self, url: Option<&str>, args: &[&str]) -> (i32, String) {
+        let out = self.runner(url).args(args).output().expect("runner");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code().unwrap_or(-1), text)
+    }
+
+    /// [`Project::run`] that must exit 0; its output.
+    pub fn ok(&self, url: Option<&str>, args: &[&str]) -> String {
+        let (code, text) = self.run(url, args);
+        assert_eq!(code, 0, "runner {args:?}: {text}");
+        text
+    }
+
     /// The CLI, run in this project against `url` (or no database when `None`).
     pub fn runner(&self, url: Option<&str>) -> assert_cmd::Command {
         let mut command = assert_cmd::Command::cargo_bin("runner-cli").expect("runner-cli binary");
