@@ -8,6 +8,7 @@ pub mod expr;
 pub mod literal;
 mod names;
 pub mod outline;
+mod tables;
 pub mod types;
 
 use std::fmt;
@@ -19,6 +20,7 @@ pub use literal::Literal;
 pub use names::{
     derived_name, fk_name, index_name, pk_name, temp_name, unique_name, validate_identifier,
 };
+pub use tables::Tables;
 pub use types::ColumnType;
 
 /// Longest identifier every supported database accepts (PostgreSQL's 63 bytes).
@@ -27,7 +29,7 @@ pub const MAX_IDENTIFIER_LEN: usize = 63;
 /// A whole schema: tables in creation order, and enum types.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Schema {
-    pub tables: IndexMap<String, Table>,
+    pub tables: Tables,
     pub enums: IndexMap<String, EnumType>,
 }
 
@@ -283,7 +285,7 @@ impl Schema {
 
     /// The table holding the index `name`, with the index.
     pub fn find_index(&self, name: &str) -> Option<(&Table, &Index)> {
-        self.tables.values().find_map(|table| {
+        self.tables.carrying(name).find_map(|table| {
             table
                 .indexes
                 .iter()
@@ -344,7 +346,7 @@ impl Schema {
     /// live in one namespace per schema.
     pub fn ensure_name_free(&self, name: &str) -> Result<(), SchemaError> {
         validate_identifier(name)?;
-        for table in self.tables.values() {
+        for table in self.tables.carrying(name) {
             if let Some(kind) = table.constraint_kind(name) {
                 return Err(SchemaError::NameTaken {
                     name: name.into(),

@@ -79,9 +79,9 @@ pub(super) async fn introspect(db: &mut Db) -> Result<Schema, IntrospectError> {
             table.columns.push(column);
         }
     }
-    read_foreign_keys(db, FOREIGN_KEYS, &mut schema.tables).await?;
-    read_checks(db, &mut schema.tables, mariadb).await?;
-    read_indexes(db, &mut schema.tables).await?;
+    read_foreign_keys(db, FOREIGN_KEYS, schema.tables.map_mut()).await?;
+    read_checks(db, schema.tables.map_mut(), mariadb).await?;
+    read_indexes(db, schema.tables.map_mut()).await?;
     Ok(schema)
 }
 

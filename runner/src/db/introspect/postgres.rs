@@ -108,7 +108,7 @@ pub(super) async fn introspect(db: &mut Db) -> Result<Schema, IntrospectError> {
             schema.tables.insert(name.clone(), Table::new(name));
         }
     }
-    let tables = &mut schema.tables;
+    let tables = schema.tables.map_mut();
     for row in rows(&db.query(COLUMNS, &[]).await?) {
         if let Some(table) = tables.get_mut(&row.text("table_name")?) {
             let column = read_column(&row, &table.name)?;
