@@ -159,7 +159,7 @@ impl Db {
     /// Runs one prepared statement with bound values; returns the rows it changed.
     pub async fn execute_bound(&mut self, sql: &str, params: Params<'_>) -> Result<u64, DbError> {
         let sql = AssertSqlSafe(sql.to_string());
-        Ok(match (&mut self.conn, params) {
+        Ok(match (self.free().await?, params) {
             (Connection::Postgres(c), Params::PostgresText(values)) => {
                 let mut query = sqlx::query(sql);
                 for value in values {
@@ -173,7 +173,7 @@ impl Db {
                     .await?
                     .rows_affected()
             }
-            (Connection::Lent, _) => return Err(DbError::Lent),
+            (Connection::Lent | Connection::SqliteHeld(_), _) => return Err(DbError::Lent),
             (Connection::Abandoned, _) => return Err(DbError::Abandoned),
             _ => return Err(self.wrong_params()),
         })
@@ -231,7 +231,7 @@ impl Db {
                 over.unwrap_or(Bounded::Rows(rows))
             }};
         }
-        Ok(match (&mut self.conn, params) {
+        Ok(match (self.free().await?, params) {
             (Connection::Postgres(c), Params::PostgresText(values)) => {
                 let mut query = sqlx::query(sql);
                 for value in values {
@@ -243,7 +243,7 @@ impl Db {
                 let query = decode::bind_mysql(sqlx::query(sql), values.iter().copied());
                 read!(query.fetch(c), decode::mysql_rows)
             }
-            (Connection::Lent, _) => return Err(DbError::Lent),
+            (Connection::Lent | Connection::SqliteHeld(_), _) => return Err(DbError::Lent),
             (Connection::Abandoned, _) => return Err(DbError::Abandoned),
             _ => return Err(self.wrong_params()),
         })

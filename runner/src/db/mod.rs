@@ -6,6 +6,7 @@ pub mod bound;
 pub(crate) mod decode;
 pub mod introspect;
 pub mod lock;
+mod sqlite_hold;
 pub mod sqlite_live;
 pub mod url;
 pub mod value;
@@ -27,6 +28,9 @@ enum Connection {
     Sqlite(SqliteConnection),
     Postgres(PgConnection),
     MySql(MySqlConnection),
+    /// SQLite with its handle held for runner's own statements (see [`Db::with_sqlite`]);
+    /// [`Db::free`] gives it back to sqlx.
+    SqliteHeld(Box<sqlite_hold::SqliteHold>),
     /// Lent to a transform's sandbox for the length of its run (see [`Db::lend`]).
     Lent,
     /// Closed because a statement would not stop (see [`Db::abandon`]).
@@ -340,7 +344,7 @@ impl Db {
     /// result type"). SQLite re-prepares a statement whose schema changed by itself.
     pub async fn execute_script(&mut self, sql: &str) -> Result<u64, DbError> {
         let query = sqlx::raw_sql(AssertSqlSafe(sql.to_string()));
-        let affected = match &mut self.conn {
+        let affected = match self.free().await? {
             Connection::Sqlite(c) => query.execute(&mut *c).await?.rows_affected(),
             Connection::Postgres(c) => {
                 let affected = query.execute(&mut *c).await?.rows_affected();
@@ -352,7 +356,7 @@ impl Db {
                 c.clear_cached_statements().await?;
                 affected
             }
-            Connection::Lent => return Err(DbError::Lent),
+            Connection::Lent | Connection::SqliteHeld(_) => return Err(DbError::Lent),
             Connection::Abandoned => return Err(DbError::Abandoned),
         };
         Ok(affected)
@@ -363,11 +367,11 @@ impl Db {
     /// control, pragmas).
     pub async fn execute_simple(&mut self, sql: &str) -> Result<u64, DbError> {
         let query = sqlx::raw_sql(AssertSqlSafe(sql.to_string()));
-        Ok(match &mut self.conn {
+        Ok(match self.free().await? {
             Connection::Sqlite(c) => query.execute(c).await?.rows_affected(),
             Connection::Postgres(c) => query.execute(c).await?.rows_affected(),
             Connection::MySql(c) => query.execute(c).await?.rows_affected(),
-            Connection::Lent => return Err(DbError::Lent),
+            Connection::Lent | Connection::SqliteHeld(_) => return Err(DbError::Lent),
             Connection::Abandoned => return Err(DbError::Abandoned),
         })
     }
@@ -412,11 +416,11 @@ impl Db {
                 $decode(&rows)?
             }};
         }
-        let rows = match &mut self.conn {
+        let rows = match self.free().await? {
             Connection::Sqlite(c) => take!(c, decode::sqlite_rows),
             Connection::Postgres(c) => take!(c, decode::postgres_rows),
             Connection::MySql(c) => take!(c, decode::mysql_rows),
-            Connection::Lent => return Err(DbError::Lent),
+            Connection::Lent | Connection::SqliteHeld(_) => return Err(DbError::Lent),
             Connection::Abandoned => return Err(DbError::Abandoned),
         };
         Ok(Some(rows))
@@ -436,52 +440,63 @@ impl Db {
                     .collect()
             };
         }
-        Ok(match &mut self.conn {
+        Ok(match self.free().await? {
             Connection::Sqlite(c) => names!(c),
             Connection::Postgres(c) => names!(c),
             Connection::MySql(c) => names!(c),
-            Connection::Lent => return Err(DbError::Lent),
+            Connection::Lent | Connection::SqliteHeld(_) => return Err(DbError::Lent),
             Connection::Abandoned => return Err(DbError::Abandoned),
         })
     }
 
     /// Runs `work` on the SQLite connection's own handle, through rusqlite, inside whatever
-    /// transaction is open: the fast path for batches. Through sqlx every statement pays a hop
-    /// to its worker thread (30-120 us here), which caps a loop of single-row statements at
-    /// 8-20k rows/s, while a prepared statement stepped on the handle runs at SQLite's own speed.
+    /// transaction is open: the fast path for a transform's statements. Through sqlx every
+    /// statement pays a hop to its worker thread (30-120 us here), which caps a loop of
+    /// single-row statements at 8-20k rows/s. The first call holds the handle (see
+    /// `sqlite_hold.rs`) and later calls reuse it and rusqlite's statement cache, until
+    /// anything goes through sqlx or [`Db::release_sqlite`] is called.
     pub async fn with_sqlite<T>(
         &mut self,
         work: impl FnOnce(&rusqlite::Connection) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
-        let c = match &mut self.conn {
-            Connection::Sqlite(c) => c,
-            Connection::Lent => return Err(DbError::Lent),
-            Connection::Abandoned => return Err(DbError::Abandoned),
-            Connection::Postgres(_) | Connection::MySql(_) => {
-                return Err(DbError::WrongDialect {
+        if matches!(self.conn, Connection::Sqlite(_)) {
+            let Connection::Sqlite(c) = std::mem::replace(&mut self.conn, Connection::Lent) else {
+                unreachable!("matched just above")
+            };
+            self.conn = Connection::SqliteHeld(Box::new(sqlite_hold::SqliteHold::start(c)));
+        }
+        match &mut self.conn {
+            Connection::SqliteHeld(hold) => hold.run(work).await,
+            Connection::Lent => Err(DbError::Lent),
+            Connection::Abandoned => Err(DbError::Abandoned),
+            Connection::Sqlite(_) | Connection::Postgres(_) | Connection::MySql(_) => {
+                Err(DbError::WrongDialect {
                     expected: Dialect::Sqlite,
                     actual: self.info.dialect,
-                });
+                })
             }
-        };
-        let result = {
-            let mut handle = c.lock_handle().await?;
-            // SAFETY: the handle is sqlx's open connection, locked for us for the length of
-            // this block, and rusqlite borrows it without closing it (`from_handle`, not
-            // `from_handle_owned`). Both crates link the same libsqlite3-sys.
-            let conn =
-                unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr())? };
-            let result = work(&conn);
-            drop(conn);
-            result
-        };
-        // Wait until sqlx's worker thread holds the connection again before anything else
-        // asks for it: taking the handle again while the worker is still waking up to
-        // reclaim it can leave both waiting forever (sqlx-sqlite 0.9 `lock_handle`, seen
-        // under CPU contention in tight loops).
-        use sqlx::Connection as _;
-        c.ping().await?;
-        result
+        }
+    }
+
+    /// Gives SQLite's handle back to sqlx if [`Db::with_sqlite`] holds it, dropping the
+    /// statements prepared on it: a transform's sandbox calls this when its run ends, so that
+    /// no statement prepared under one step's grants outlives the step.
+    pub async fn release_sqlite(&mut self) -> Result<(), DbError> {
+        self.free().await.map(drop)
+    }
+
+    /// The connection, ready for sqlx: a held SQLite handle is released first.
+    async fn free(&mut self) -> Result<&mut Connection, DbError> {
+        if let Connection::SqliteHeld(hold) = &mut self.conn {
+            match hold.release().await {
+                Ok(c) => self.conn = Connection::Sqlite(c),
+                Err(error) => {
+                    self.conn = Connection::Abandoned;
+                    return Err(error);
+                }
+            }
+        }
+        Ok(&mut self.conn)
     }
 
     /// Takes the connection out, to lend it to a transform's sandbox; this `Db` refuses work
@@ -527,11 +542,11 @@ impl Db {
     pub async fn answers_within(&mut self, wait: Duration) -> bool {
         use sqlx::Connection as _;
         let pinged = async {
-            match &mut self.conn {
-                Connection::Sqlite(c) => c.ping().await,
-                Connection::Postgres(c) => c.ping().await,
-                Connection::MySql(c) => c.ping().await,
-                Connection::Lent | Connection::Abandoned => Err(sqlx::Error::PoolClosed),
+            match self.free().await {
+                Ok(Connection::Sqlite(c)) => c.ping().await,
+                Ok(Connection::Postgres(c)) => c.ping().await,
+                Ok(Connection::MySql(c)) => c.ping().await,
+                _ => Err(sqlx::Error::PoolClosed),
             }
         };
         matches!(tokio::time::timeout(wait, pinged).await, Ok(Ok(())))
@@ -545,7 +560,7 @@ impl Db {
     /// Runs one statement with bound parameters; returns the rows it changed.
     pub async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
         let sql = AssertSqlSafe(sql.to_string());
-        let affected = match &mut self.conn {
+        let affected = match self.free().await? {
             Connection::Sqlite(c) => decode::bind_sqlite(sqlx::query(sql), params)
                 .execute(c)
                 .await?
@@ -558,7 +573,7 @@ impl Db {
                 .execute(c)
                 .await?
                 .rows_affected(),
-            Connection::Lent => return Err(DbError::Lent),
+            Connection::Lent | Connection::SqliteHeld(_) => return Err(DbError::Lent),
             Connection::Abandoned => return Err(DbError::Abandoned),
         };
         Ok(affected)
@@ -569,7 +584,7 @@ impl Db {
     /// and SQLite's last rowid. PostgreSQL reports none (`None`): use `RETURNING` there.
     pub async fn insert(&mut self, sql: &str, params: &[Value]) -> Result<Option<i64>, DbError> {
         let sql = AssertSqlSafe(sql.to_string());
-        let id = match &mut self.conn {
+        let id = match self.free().await? {
             Connection::Sqlite(c) => Some(
                 decode::bind_sqlite(sqlx::query(sql), params)
                     .execute(c)
@@ -590,7 +605,7 @@ impl Db {
                 // 0: the statement generated no id.
                 i64::try_from(id).ok().filter(|id| *id != 0)
             }
-            Connection::Lent => return Err(DbError::Lent),
+            Connection::Lent | Connection::SqliteHeld(_) => return Err(DbError::Lent),
             Connection::Abandoned => return Err(DbError::Abandoned),
         };
         Ok(id)
@@ -601,16 +616,16 @@ impl Db {
     pub async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
         if params.is_empty() {
             let query = sqlx::raw_sql(AssertSqlSafe(sql.to_string()));
-            return match &mut self.conn {
+            return match self.free().await? {
                 Connection::Sqlite(c) => decode::sqlite_rows(&query.fetch_all(c).await?),
                 Connection::Postgres(c) => decode::postgres_rows(&query.fetch_all(c).await?),
                 Connection::MySql(c) => decode::mysql_rows(&query.fetch_all(c).await?),
-                Connection::Lent => Err(DbError::Lent),
+                Connection::Lent | Connection::SqliteHeld(_) => Err(DbError::Lent),
                 Connection::Abandoned => Err(DbError::Abandoned),
             };
         }
         let sql = AssertSqlSafe(sql.to_string());
-        match &mut self.conn {
+        match self.free().await? {
             Connection::Sqlite(c) => {
                 let rows = decode::bind_sqlite(sqlx::query(sql), params)
                     .fetch_all(c)
@@ -629,7 +644,7 @@ impl Db {
                     .await?;
                 decode::mysql_rows(&rows)
             }
-            Connection::Lent => Err(DbError::Lent),
+            Connection::Lent | Connection::SqliteHeld(_) => Err(DbError::Lent),
             Connection::Abandoned => Err(DbError::Abandoned),
         }
     }
@@ -743,12 +758,13 @@ impl Db {
     }
 
     /// Closes the connection politely (a dropped one is closed too, less politely).
-    pub async fn close(self) -> Result<(), DbError> {
+    pub async fn close(mut self) -> Result<(), DbError> {
+        self.free().await?;
         match self.conn {
             Connection::Sqlite(c) => c.close().await?,
             Connection::Postgres(c) => c.close().await?,
             Connection::MySql(c) => c.close().await?,
-            Connection::Lent | Connection::Abandoned => {}
+            Connection::Lent | Connection::SqliteHeld(_) | Connection::Abandoned => {}
         }
         Ok(())
     }

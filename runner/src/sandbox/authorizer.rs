@@ -128,12 +128,17 @@ unsafe extern "C" fn authorize(
     )
 }
 
-/// Prepares a transform's statement with the authorizer checking it against `grants`.
+/// Prepares a transform's statement with the authorizer checking it against `grants`, or
+/// takes it from the connection's statement cache, where only statements the authorizer
+/// allowed are kept. The cache lives as long as the sandbox's hold on the handle (one step,
+/// one set of grants; see `Db::release_sqlite`), and the schema does not change under a cached
+/// statement: a transform cannot run DDL, and runner empties the cache after its own (a
+/// cursor's temporary table), so SQLite never re-prepares one without the authorizer.
 pub fn prepare<'c>(
     conn: &'c rusqlite::Connection,
     sql: &str,
     grants: &Grants,
-) -> Result<rusqlite::Statement<'c>, DbError> {
+) -> Result<rusqlite::CachedStatement<'c>, DbError> {
     let mut context = Context {
         grants,
         denied_write: None,
@@ -158,10 +163,14 @@ pub fn prepare<'c>(
         );
         Installed(handle)
     };
-    let prepared = conn.prepare(sql);
+    let prepared = conn.prepare_cached(sql);
     drop(installed);
     match (prepared, context.refusal()) {
-        (_, Some(denied)) => Err(DbError::Denied(denied)),
+        (Ok(statement), Some(denied)) => {
+            statement.discard();
+            Err(DbError::Denied(denied))
+        }
+        (Err(_), Some(denied)) => Err(DbError::Denied(denied)),
         (Ok(statement), None) => Ok(statement),
         (Err(error), None) => Err(error.into()),
     }
@@ -184,7 +193,7 @@ mod tests {
         conn
     }
 
-    fn reason(result: Result<rusqlite::Statement<'_>, DbError>) -> String {
+    fn reason(result: Result<rusqlite::CachedStatement<'_>, DbError>) -> String {
         match result {
             Ok(_) => panic!("the statement was allowed"),
             Err(error) => error.to_string(),

@@ -69,7 +69,7 @@ pub async fn open_cursor(
             // The query alone is prepared with the authorizer; the statement that keeps its
             // rows is runner's own.
             let (columns, kinds) = sqlite(db, session, |conn| {
-                Ok(columns_of(&authorizer::prepare(conn, sql, grants)?))
+                Ok(columns_of(&*authorizer::prepare(conn, sql, grants)?))
             })
             .await?;
             let rowid = rowid_alias(&columns).ok_or_else(|| {
@@ -83,7 +83,12 @@ pub async fn open_cursor(
             sqlite(db, session, |conn| {
                 let mut create = conn.prepare(&format!("CREATE TEMP TABLE {quoted} AS {sql}"))?;
                 bind(&mut create, &params)?;
-                create.raw_execute()?;
+                let created = create.raw_execute();
+                drop(create);
+                // The schema changed: no cached statement may be re-prepared behind the
+                // authorizer's back (see `authorizer::prepare`).
+                conn.flush_prepared_statement_cache();
+                created?;
                 Ok(())
             })
             .await?;
@@ -170,7 +175,7 @@ pub async fn fetch(
             page, last, kinds, ..
         } => {
             let page = sqlite(db, session, |conn| {
-                let mut statement = conn.prepare(page)?;
+                let mut statement = conn.prepare_cached(page)?;
                 statement.raw_bind_parameter(1, *last)?;
                 statement.raw_bind_parameter(2, i64::from(max))?;
                 let bounds = Bounds {

@@ -121,6 +121,11 @@ pub async fn run(
     }
     let sandbox = engine::sandbox()?;
     let (component, origin) = sandbox.component(call.wasm)?;
+    // Statements SQLite prepared for an earlier step were checked against its grants, not
+    // these: the step starts without any.
+    db.release_sqlite()
+        .await
+        .map_err(|e| TransformError::Setup(format!("the connection is not usable: {e}")))?;
     let mut store = new_store(
         sandbox,
         HostConfig {
@@ -155,7 +160,12 @@ pub async fn run(
     {
         db.abandon();
     }
-    let ended = store.data_mut().end_session().await;
+    let mut ended = store.data_mut().end_session().await;
+    if let Some(db) = store.data_mut().db.as_mut()
+        && let Err(error) = db.release_sqlite().await
+    {
+        ended = ended.and(Err(format!("could not give SQLite's handle back: {error}")));
+    }
     let mut state = store.into_data();
     match state.db.take() {
         Some(lent) => db.give_back(lent),
