@@ -158,7 +158,11 @@ async fn reads_back_what_the_operations_created() {
         assert_same(db.dialect(), &live, &model);
         // And the comparison does see a difference.
         let mut changed = model.clone();
-        if let Some(role) = changed.tables["memberships"].columns.get_mut(2) {
+        if let Some(role) = changed
+            .tables
+            .get_mut("memberships")
+            .and_then(|t| t.columns.get_mut(2))
+        {
             role.default = Some(ColumnDefault::Literal(Literal::String("owner".into())));
         }
         assert_ne!(

@@ -307,7 +307,13 @@ fn start(cli: Cli, typed_url: bool) -> anyhow::Result<i32> {
         quiet: cli.quiet,
         explicit_database_url: cli.database_url.clone().filter(|_| typed_url),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // One thread drives both the run and the sockets: with a multi-threaded runtime every
+    // round trip to PostgreSQL or MySQL woke the main thread from the I/O worker that saw the
+    // reply (a thread switch more per statement; profiles of a transform's per-row loop are
+    // mostly scheduler time). Nothing here runs in parallel: a transform's SQLite statements
+    // run on the handle in line, its wasm yields on the epoch, builds wait on the blocking
+    // pool.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;

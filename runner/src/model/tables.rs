@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::Table;
 
 /// Table name → table, in creation order; reads go through `Deref` to the map.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Tables {
     map: IndexMap<String, Table>,
     /// Every table, constraint and index name → the tables that carry it (more than one only
@@ -166,6 +166,12 @@ impl Deref for Tables {
     type Target = IndexMap<String, Table>;
     fn deref(&self) -> &Self::Target {
         &self.map
+    }
+}
+
+impl std::fmt::Debug for Tables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.map.fmt(f)
     }
 }
 
