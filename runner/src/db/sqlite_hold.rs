@@ -102,19 +102,37 @@ impl SqliteHold {
     /// Drops runner's statements, unlocks the handle and gives the sqlx connection back. Safe
     /// to call again if a caller stopped waiting: the task is still there to wait for.
     pub(super) async fn release(&mut self) -> Result<SqliteConnection, DbError> {
-        if let Some(conn) = self.conn.take()
-            && let Ok(conn) = conn.into_inner()
-        {
-            conn.flush_prepared_statement_cache();
-        }
+        // Dropping rusqlite's connection finalizes its cached statements (not the handle).
+        self.conn = None;
         self.ready = None;
         self.release.take();
         (&mut self.task).await.map_err(|_| DbError::Abandoned)
     }
 }
 
+/// True if a statement whose text starts with `start` is prepared on `conn`: for tests of
+/// what stays prepared between calls.
+#[cfg(test)]
+pub(crate) fn is_prepared(conn: &rusqlite::Connection, start: &str) -> bool {
+    let mut statement = std::ptr::null_mut();
+    loop {
+        // SAFETY: walks the open connection's list of prepared statements, reading each one's
+        // text; nothing else uses the connection meanwhile.
+        statement = unsafe { rusqlite::ffi::sqlite3_next_stmt(conn.handle(), statement) };
+        if statement.is_null() {
+            return false;
+        }
+        // SAFETY: SQLite keeps a prepared statement's text for as long as it lives.
+        let text = unsafe { std::ffi::CStr::from_ptr(rusqlite::ffi::sqlite3_sql(statement)) };
+        if text.to_bytes().starts_with(start.as_bytes()) {
+            return true;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::is_prepared;
     use crate::db::{Db, Value};
 
     async fn sqlite_db() -> Db {
@@ -155,23 +173,7 @@ mod tests {
     #[tokio::test]
     async fn releasing_drops_every_statement_prepared_on_the_handle() {
         let mut db = sqlite_db().await;
-        // True if a statement with this text is prepared on the handle.
-        let prepared = |c: &rusqlite::Connection| {
-            let mut statement = std::ptr::null_mut();
-            loop {
-                // SAFETY: walks the open connection's list of prepared statements, reading
-                // each one's text; nothing else uses the connection meanwhile.
-                statement = unsafe { rusqlite::ffi::sqlite3_next_stmt(c.handle(), statement) };
-                if statement.is_null() {
-                    return Ok(false);
-                }
-                let text =
-                    unsafe { std::ffi::CStr::from_ptr(rusqlite::ffi::sqlite3_sql(statement)) };
-                if text.to_bytes() == b"SELECT 'runner' AS held" {
-                    return Ok(true);
-                }
-            }
-        };
+        let prepared = |c: &rusqlite::Connection| Ok(is_prepared(c, "SELECT 'runner' AS held"));
         db.with_sqlite(|c| {
             c.prepare_cached("SELECT 'runner' AS held")?
                 .query_row([], |_| Ok(()))?;

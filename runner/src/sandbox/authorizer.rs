@@ -128,6 +128,37 @@ unsafe extern "C" fn authorize(
     )
 }
 
+/// The longest statement text kept prepared between calls: a prepared statement lives in the
+/// host's memory, outside the step's memory cap, so the cache (64 statements) holds at most
+/// a few MiB however large the statements a transform sends (up to the guard's 256 KiB).
+const CACHED_SQL_BYTES: usize = 16 << 10;
+
+/// A statement the authorizer allowed: kept in the connection's cache for the next call, or
+/// (a long one) finalized when dropped.
+pub enum Authorized<'c> {
+    Cached(rusqlite::CachedStatement<'c>),
+    Once(rusqlite::Statement<'c>),
+}
+
+impl<'c> std::ops::Deref for Authorized<'c> {
+    type Target = rusqlite::Statement<'c>;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Self::Cached(statement) => statement,
+            Self::Once(statement) => statement,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Authorized<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match self {
+            Self::Cached(statement) => statement,
+            Self::Once(statement) => statement,
+        }
+    }
+}
+
 /// Prepares a transform's statement with the authorizer checking it against `grants`, or
 /// takes it from the connection's statement cache, where only statements the authorizer
 /// allowed are kept. The cache lives as long as the sandbox's hold on the handle (one step,
@@ -138,7 +169,7 @@ pub fn prepare<'c>(
     conn: &'c rusqlite::Connection,
     sql: &str,
     grants: &Grants,
-) -> Result<rusqlite::CachedStatement<'c>, DbError> {
+) -> Result<Authorized<'c>, DbError> {
     let mut context = Context {
         grants,
         denied_write: None,
@@ -163,14 +194,18 @@ pub fn prepare<'c>(
         );
         Installed(handle)
     };
-    let prepared = conn.prepare_cached(sql);
+    let prepared = if sql.len() <= CACHED_SQL_BYTES {
+        conn.prepare_cached(sql).map(Authorized::Cached)
+    } else {
+        conn.prepare(sql).map(Authorized::Once)
+    };
     drop(installed);
     match (prepared, context.refusal()) {
-        (Ok(statement), Some(denied)) => {
+        (Ok(Authorized::Cached(statement)), Some(denied)) => {
             statement.discard();
             Err(DbError::Denied(denied))
         }
-        (Err(_), Some(denied)) => Err(DbError::Denied(denied)),
+        (_, Some(denied)) => Err(DbError::Denied(denied)),
         (Ok(statement), None) => Ok(statement),
         (Err(error), None) => Err(error.into()),
     }
@@ -179,6 +214,7 @@ pub fn prepare<'c>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::sqlite_hold::is_prepared;
 
     fn connection() -> rusqlite::Connection {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
@@ -193,7 +229,7 @@ mod tests {
         conn
     }
 
-    fn reason(result: Result<rusqlite::CachedStatement<'_>, DbError>) -> String {
+    fn reason(result: Result<Authorized<'_>, DbError>) -> String {
         match result {
             Ok(_) => panic!("the statement was allowed"),
             Err(error) => error.to_string(),
@@ -242,6 +278,32 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    #[test]
+    fn only_short_allowed_statements_stay_prepared() {
+        let conn = connection();
+        let grants = Grants::new(&[], &["deals".into()]);
+        drop(prepare(&conn, "SELECT id FROM deals", &grants).expect("allowed"));
+        assert!(
+            is_prepared(&conn, "SELECT id FROM deals"),
+            "a short statement is cached"
+        );
+        // A refused statement is not kept, so the next call meets the authorizer again.
+        let err = reason(prepare(&conn, "SELECT s FROM secret", &grants));
+        assert!(err.contains("reads table 'secret'"), "{err}");
+        assert!(!is_prepared(&conn, "SELECT s FROM secret"));
+        let err = reason(prepare(&conn, "SELECT s FROM secret", &grants));
+        assert!(err.contains("reads table 'secret'"), "{err}");
+        // A long one is finalized once used: host memory does not grow with what a transform
+        // sends.
+        let long = format!(
+            "SELECT title FROM deals WHERE id IN ({})",
+            "1, ".repeat(8000) + "1"
+        );
+        assert!(long.len() > CACHED_SQL_BYTES);
+        drop(prepare(&conn, &long, &grants).expect("allowed"));
+        assert!(!is_prepared(&conn, "SELECT title FROM deals WHERE id IN"));
     }
 
     #[test]
