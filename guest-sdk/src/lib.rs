@@ -58,6 +58,7 @@
 
 extern crate self as runner_guest_sdk;
 
+mod backfill;
 mod db;
 mod error;
 mod log;
@@ -80,6 +81,7 @@ pub mod bindings {
     });
 }
 
+pub use backfill::{Backfill, BackfillReport};
 pub use db::{Args, Cursor, Db, Dialect, Row, Rows};
 pub use error::{Error, Result};
 pub use log::{Level, log, progress};
@@ -91,8 +93,8 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Everything a transform usually needs: `use runner_guest_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Args, Cursor, Db, Dialect, Error, FromValue, Result, Row, Rows, Value, bail, debug, error,
-        info, params, progress, warn,
+        Args, Backfill, BackfillReport, Cursor, Db, Dialect, Error, FromValue, Result, Row, Rows,
+        Value, bail, debug, error, info, params, progress, warn,
     };
 }
 

@@ -460,6 +460,17 @@ impl Db {
         &mut self,
         work: impl FnOnce(&rusqlite::Connection) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
+        self.with_sqlite_checked(None, work).await
+    }
+
+    /// [`Db::with_sqlite`], where the first call of a hold runs `install` before `work`: it
+    /// installs an authorizer that stays on the handle for the whole hold (the sandbox's,
+    /// see `sandbox/authorizer.rs`); it is cleared when the hold ends.
+    pub async fn with_sqlite_checked<T>(
+        &mut self,
+        install: Option<sqlite_hold::Install<'_>>,
+        work: impl FnOnce(&rusqlite::Connection) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
         if matches!(self.conn, Connection::Sqlite(_)) {
             let Connection::Sqlite(c) = std::mem::replace(&mut self.conn, Connection::Lent) else {
                 unreachable!("matched just above")
@@ -467,7 +478,7 @@ impl Db {
             self.conn = Connection::SqliteHeld(Box::new(sqlite_hold::SqliteHold::start(c)));
         }
         match &mut self.conn {
-            Connection::SqliteHeld(hold) => hold.run(work).await,
+            Connection::SqliteHeld(hold) => hold.run(install, work).await,
             Connection::Lent => Err(DbError::Lent),
             Connection::Abandoned => Err(DbError::Abandoned),
             Connection::Sqlite(_) | Connection::Postgres(_) | Connection::MySql(_) => {

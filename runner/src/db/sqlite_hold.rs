@@ -33,6 +33,9 @@ pub(super) struct SqliteHold {
     /// rusqlite's view of the handle, once the task locked it. Declared first: it is dropped
     /// (finalizing its cached statements) before `release` lets the task unlock the handle.
     conn: Option<Mutex<rusqlite::Connection>>,
+    /// What keeps the authorizer a caller installed on the handle alive (see
+    /// [`SqliteHold::run`]); the authorizer is cleared before this is dropped.
+    keep: Option<Box<dyn std::any::Any + Send + Sync>>,
     ready: Option<oneshot::Receiver<Result<Raw, sqlx::Error>>>,
     release: Option<oneshot::Sender<()>>,
     task: JoinHandle<SqliteConnection>,
@@ -67,15 +70,19 @@ impl SqliteHold {
         });
         Self {
             conn: None,
+            keep: None,
             ready: Some(ready_rx),
             release: Some(release_tx),
             task,
         }
     }
 
-    /// Runs `work` on the held handle, once it is held.
+    /// Runs `work` on the held handle, once it is held. The first call that gives `install`
+    /// runs it first: it installs an authorizer on the handle and returns what keeps it
+    /// alive, which the hold keeps until the authorizer is cleared, when the hold ends.
     pub(super) async fn run<T>(
         &mut self,
+        install: Option<Install<'_>>,
         work: impl FnOnce(&rusqlite::Connection) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
         if let Some(ready) = &mut self.ready {
@@ -96,12 +103,32 @@ impl SqliteHold {
             return Err(DbError::Abandoned);
         };
         let conn = conn.lock().map_err(|_| DbError::Abandoned)?;
+        if self.keep.is_none()
+            && let Some(install) = install
+        {
+            self.keep = Some(install(&conn)?);
+        }
         work(&conn)
+    }
+
+    /// Clears the authorizer a caller installed (before what keeps it alive goes), so that
+    /// sqlx, which gets the handle back, prepares its statements unchecked.
+    fn clear_authorizer(&mut self) {
+        if let Some(conn) = &self.conn
+            && let Ok(conn) = conn.lock()
+        {
+            // SAFETY: the handle is open and locked for this hold; clearing takes no pointer.
+            unsafe {
+                rusqlite::ffi::sqlite3_set_authorizer(conn.handle(), None, std::ptr::null_mut());
+            }
+        }
+        self.keep = None;
     }
 
     /// Drops runner's statements, unlocks the handle and gives the sqlx connection back. Safe
     /// to call again if a caller stopped waiting: the task is still there to wait for.
     pub(super) async fn release(&mut self) -> Result<SqliteConnection, DbError> {
+        self.clear_authorizer();
         // Dropping rusqlite's connection finalizes its cached statements (not the handle).
         self.conn = None;
         self.ready = None;
@@ -109,6 +136,20 @@ impl SqliteHold {
         (&mut self.task).await.map_err(|_| DbError::Abandoned)
     }
 }
+
+impl Drop for SqliteHold {
+    fn drop(&mut self) {
+        // Dropped without `release` (the `Db` went away): the task still gives the handle
+        // back to sqlx, which must not meet an authorizer whose state is gone.
+        self.clear_authorizer();
+    }
+}
+
+/// Installs an authorizer on a held handle; returns what keeps it alive.
+pub(crate) type Install<'a> = &'a (
+        dyn Fn(&rusqlite::Connection) -> Result<Box<dyn std::any::Any + Send + Sync>, DbError>
+            + Sync
+    );
 
 /// True if a statement whose text starts with `start` is prepared on `conn`: for tests of
 /// what stays prepared between calls.

@@ -5,7 +5,10 @@
 //! parser answering the same question, so a gap in the guard's reading is refused here too.
 //! It also names the tables a trigger writes, which a step must declare.
 
+use std::any::Any;
 use std::ffi::{CStr, c_char, c_int, c_void};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use rusqlite::ffi;
 
@@ -13,43 +16,109 @@ use super::guard::Grants;
 use crate::db::DbError;
 use crate::dialect_kind::Dialect;
 
-/// What the authorizer is checking against, and what it refused.
-struct Context<'a> {
-    grants: &'a Grants,
+/// What the authorizer refused while a statement was prepared.
+#[derive(Debug, Default)]
+struct Refusal {
     /// The first write refused: the most useful reason (a cascade is read before it is
     /// written, and the step must declare it in `writes`).
-    denied_write: Option<String>,
-    denied: Option<String>,
+    write: Option<String>,
+    other: Option<String>,
 }
 
-impl Context<'_> {
+impl Refusal {
     fn deny(&mut self, reason: String) -> c_int {
-        if self.denied.is_none() {
-            self.denied = Some(reason);
+        if self.other.is_none() {
+            self.other = Some(reason);
         }
         ffi::SQLITE_DENY
     }
 
     fn deny_write(&mut self, reason: String) -> c_int {
-        if self.denied_write.is_none() {
-            self.denied_write = Some(reason);
+        if self.write.is_none() {
+            self.write = Some(reason);
         }
         ffi::SQLITE_DENY
     }
 
-    /// The reason the statement is refused, if it is.
-    fn refusal(self) -> Option<String> {
-        self.denied_write.or(self.denied)
+    /// The reason the statement is refused, if it is, leaving none behind.
+    fn take(&mut self) -> Option<String> {
+        let other = self.other.take();
+        self.write.take().or(other)
+    }
+}
+
+/// The authorizer of one transform step's hold on an SQLite handle. It is installed once, when
+/// the step first holds the handle, and stays installed until the hold ends, so that every
+/// statement SQLite prepares meanwhile is checked, including one SQLite prepares again on its
+/// own (after a schema change, say). Installing an authorizer expires every prepared statement
+/// (<https://sqlite.org/c3ref/set_authorizer.html>), so installing it per statement would make
+/// SQLite compile every statement again on every call.
+#[derive(Debug)]
+pub struct Checker {
+    grants: Grants,
+    /// While runner runs statements of its own (a cursor's temporary table): allow them.
+    trusted: AtomicBool,
+    refusal: Mutex<Refusal>,
+}
+
+impl Checker {
+    /// A checker for a step's grants.
+    pub fn new(grants: Grants) -> Arc<Checker> {
+        Arc::new(Checker {
+            grants,
+            trusted: AtomicBool::new(false),
+            refusal: Mutex::new(Refusal::default()),
+        })
+    }
+
+    /// Installs the checker as `conn`'s authorizer; what is returned keeps it alive and must
+    /// outlive the installation (the hold keeps it, and clears the authorizer before
+    /// dropping it: see `SqliteHold`).
+    pub fn install(
+        self: &Arc<Checker>,
+        conn: &rusqlite::Connection,
+    ) -> Result<Box<dyn Any + Send + Sync>, DbError> {
+        let keep = Arc::clone(self);
+        // SAFETY: `conn` is an open connection; the callback's argument points into `keep`,
+        // which the caller keeps alive until the authorizer is cleared from the handle.
+        unsafe {
+            ffi::sqlite3_set_authorizer(
+                conn.handle(),
+                Some(authorize),
+                Arc::as_ptr(&keep).cast_mut().cast(),
+            );
+        }
+        Ok(Box::new(keep))
+    }
+
+    /// Runs runner's own statements (not a transform's): the authorizer allows whatever
+    /// they touch, while `work` runs.
+    pub fn trusted<T>(&self, work: impl FnOnce() -> T) -> T {
+        struct Reset<'a>(&'a AtomicBool);
+        impl Drop for Reset<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::SeqCst);
+            }
+        }
+        self.trusted.store(true, Ordering::SeqCst);
+        let _reset = Reset(&self.trusted);
+        work()
     }
 
     fn decide(
-        &mut self,
+        &self,
         action: c_int,
         first: Option<&str>,
         second: Option<&str>,
         database: Option<&str>,
         trigger: Option<&str>,
     ) -> c_int {
+        if self.trusted.load(Ordering::SeqCst) {
+            return ffi::SQLITE_OK;
+        }
+        let Ok(mut refusal) = self.refusal.lock() else {
+            return ffi::SQLITE_DENY;
+        };
         let table = first.map(str::to_ascii_lowercase).unwrap_or_default();
         let through = |what: &str| match trigger {
             Some(trigger) => format!("{what} (through the trigger or view {trigger})"),
@@ -67,8 +136,8 @@ impl Context<'_> {
                 }
                 // Refused, but go on: a write reported next (a foreign key's cascade reads the
                 // table it then changes) gives the better reason. The statement never runs.
-                if self.denied.is_none() {
-                    self.denied = Some(through(&format!(
+                if refusal.other.is_none() {
+                    refusal.other = Some(through(&format!(
                         "SQLite reports that the statement reads table '{table}', which is not declared in this step's `reads` or `writes`"
                     )));
                 }
@@ -78,7 +147,7 @@ impl Context<'_> {
                 if self.grants.writable(&table) {
                     ffi::SQLITE_OK
                 } else {
-                    self.deny_write(through(&format!(
+                    refusal.deny_write(through(&format!(
                         "SQLite reports that the statement writes table '{table}' (directly, through a trigger or a foreign key's cascade): declare it in this step's `writes`"
                     )))
                 }
@@ -89,14 +158,32 @@ impl Context<'_> {
                 {
                     ffi::SQLITE_OK
                 } else {
-                    self.deny(through(&format!(
+                    refusal.deny(through(&format!(
                         "the function {name} is not allowed in a transform"
                     )))
                 }
             }
-            other => self.deny(through(&format!(
+            other => refusal.deny(through(&format!(
                 "SQLite reports an action that transforms may not take (authorizer code {other})"
             ))),
+        }
+    }
+
+    /// What the authorizer refused since the last look, if anything.
+    fn take_refusal(&self) -> Option<String> {
+        self.refusal
+            .lock()
+            .ok()
+            .and_then(|mut refusal| refusal.take())
+    }
+
+    /// A step's error, or the authorizer's reason for it: a statement SQLite prepared again
+    /// while it ran (after a schema change) and the authorizer then refused fails with
+    /// SQLite's bare "not authorized".
+    pub fn explain(&self, error: DbError) -> DbError {
+        match self.take_refusal() {
+            Some(reason) => DbError::Denied(reason),
+            None => error,
         }
     }
 }
@@ -110,22 +197,32 @@ fn text<'a>(pointer: *const c_char) -> Option<&'a str> {
 }
 
 unsafe extern "C" fn authorize(
-    context: *mut c_void,
+    checker: *mut c_void,
     action: c_int,
     first: *const c_char,
     second: *const c_char,
     database: *const c_char,
     trigger: *const c_char,
 ) -> c_int {
-    // SAFETY: the argument is the `Context` registered by `prepare`, alive while it runs.
-    let context = unsafe { &mut *context.cast::<Context<'_>>() };
-    context.decide(
+    // SAFETY: the argument is the `Checker` registered by `Checker::install`, kept alive for
+    // as long as it is installed.
+    let checker = unsafe { &*checker.cast::<Checker>() };
+    checker.decide(
         action,
         text(first),
         text(second),
         text(database),
         text(trigger),
     )
+}
+
+/// Clears whatever authorizer is installed on `conn` (the hold does it with the same call).
+#[cfg(test)]
+fn clear(conn: &rusqlite::Connection) {
+    // SAFETY: `conn` is an open connection; clearing takes no pointer.
+    unsafe {
+        ffi::sqlite3_set_authorizer(conn.handle(), None, std::ptr::null_mut());
+    }
 }
 
 /// The longest statement text kept prepared between calls: a prepared statement lives in the
@@ -159,48 +256,23 @@ impl std::ops::DerefMut for Authorized<'_> {
     }
 }
 
-/// Prepares a transform's statement with the authorizer checking it against `grants`, or
-/// takes it from the connection's statement cache, where only statements the authorizer
-/// allowed are kept. The cache lives as long as the sandbox's hold on the handle (one step,
-/// one set of grants; see `Db::release_sqlite`), and the schema does not change under a cached
-/// statement: a transform cannot run DDL, and runner empties the cache after its own (a
-/// cursor's temporary table), so SQLite never re-prepares one without the authorizer.
+/// Prepares a transform's statement on a connection where `checker` is installed (the
+/// authorizer checks it against the step's grants), or takes it from the connection's
+/// statement cache, where only statements the authorizer allowed are kept. The cache lives as
+/// long as the sandbox's hold on the handle (one step, one set of grants; see
+/// `Db::release_sqlite`), and a statement SQLite prepares again meets the authorizer too.
 pub fn prepare<'c>(
     conn: &'c rusqlite::Connection,
     sql: &str,
-    grants: &Grants,
+    checker: &Checker,
 ) -> Result<Authorized<'c>, DbError> {
-    let mut context = Context {
-        grants,
-        denied_write: None,
-        denied: None,
-    };
-    /// Removes the authorizer however the preparation ends.
-    struct Installed(*mut ffi::sqlite3);
-    impl Drop for Installed {
-        fn drop(&mut self) {
-            // SAFETY: the handle is the open connection the authorizer was installed on.
-            unsafe { ffi::sqlite3_set_authorizer(self.0, None, std::ptr::null_mut()) };
-        }
-    }
-    // SAFETY: `conn` is an open connection; the callback's argument is `context`, which
-    // outlives the `Installed` guard that removes the callback.
-    let installed = unsafe {
-        let handle = conn.handle();
-        ffi::sqlite3_set_authorizer(
-            handle,
-            Some(authorize),
-            std::ptr::from_mut(&mut context).cast(),
-        );
-        Installed(handle)
-    };
+    checker.take_refusal();
     let prepared = if sql.len() <= CACHED_SQL_BYTES {
         conn.prepare_cached(sql).map(Authorized::Cached)
     } else {
         conn.prepare(sql).map(Authorized::Once)
     };
-    drop(installed);
-    match (prepared, context.refusal()) {
+    match (prepared, checker.take_refusal()) {
         (Ok(Authorized::Cached(statement)), Some(denied)) => {
             statement.discard();
             Err(DbError::Denied(denied))
@@ -229,6 +301,16 @@ mod tests {
         conn
     }
 
+    /// `conn` with a checker for `grants` installed; keep the second value alive.
+    fn checked(
+        conn: &rusqlite::Connection,
+        grants: Grants,
+    ) -> (Arc<Checker>, Box<dyn Any + Send + Sync>) {
+        let checker = Checker::new(grants);
+        let keep = checker.install(conn).unwrap();
+        (checker, keep)
+    }
+
     fn reason(result: Result<Authorized<'_>, DbError>) -> String {
         match result {
             Ok(_) => panic!("the statement was allowed"),
@@ -239,7 +321,7 @@ mod tests {
     #[test]
     fn sqlite_confirms_the_tables_and_functions_a_statement_touches() {
         let conn = connection();
-        let grants = Grants::new(&["audit".into()], &["deals".into()]);
+        let (grants, _keep) = checked(&conn, Grants::new(&["audit".into()], &["deals".into()]));
         assert!(prepare(&conn, "SELECT d.id, lower(title) FROM deals d", &grants).is_ok());
         let err = reason(prepare(&conn, "SELECT * FROM secret", &grants));
         assert!(err.contains("reads table 'secret'"), "{err}");
@@ -249,8 +331,17 @@ mod tests {
         assert!(err.contains("function random is not allowed"), "{err}");
         let err = reason(prepare(&conn, "PRAGMA foreign_keys = OFF", &grants));
         assert!(err.contains("authorizer code"), "{err}");
-        // The authorizer is gone once the statement is prepared.
-        conn.execute_batch("SELECT * FROM secret").unwrap();
+        // It stays installed: whatever prepares a statement meets it, until it is cleared.
+        let err = conn.execute_batch("DELETE FROM audit").unwrap_err();
+        assert!(err.to_string().contains("not authorized"), "{err}");
+        let explained = grants.explain(DbError::Denied("bare".into())).to_string();
+        assert!(explained.contains("writes table 'audit'"), "{explained}");
+        // Runner's own statements are let through.
+        grants
+            .trusted(|| conn.execute_batch("DELETE FROM audit"))
+            .unwrap();
+        clear(&conn);
+        conn.execute_batch("DELETE FROM secret").unwrap();
     }
 
     #[test]
@@ -263,13 +354,17 @@ mod tests {
              PRAGMA foreign_keys = ON;",
         )
         .unwrap();
-        let grants = Grants::new(&[], &["parent".into()]);
+        let (grants, keep) = checked(&conn, Grants::new(&[], &["parent".into()]));
         let err = reason(prepare(&conn, "DELETE FROM parent WHERE id = 1", &grants));
         assert!(err.contains("writes table 'child'"), "{err}");
-        let grants = Grants::new(&[], &["parent".into(), "child".into()]);
+        clear(&conn);
+        drop(keep);
+        let (grants, keep) = checked(&conn, Grants::new(&[], &["parent".into(), "child".into()]));
         assert!(prepare(&conn, "DELETE FROM parent WHERE id = 1", &grants).is_ok());
+        clear(&conn);
+        drop(keep);
         // A CTE's name is no table of the database.
-        let grants = Grants::new(&[], &[]);
+        let (grants, _keep) = checked(&conn, Grants::new(&[], &[]));
         assert!(
             prepare(
                 &conn,
@@ -283,7 +378,7 @@ mod tests {
     #[test]
     fn only_short_allowed_statements_stay_prepared() {
         let conn = connection();
-        let grants = Grants::new(&[], &["deals".into()]);
+        let (grants, _keep) = checked(&conn, Grants::new(&[], &["deals".into()]));
         drop(prepare(&conn, "SELECT id FROM deals", &grants).expect("allowed"));
         assert!(
             is_prepared(&conn, "SELECT id FROM deals"),
@@ -309,13 +404,30 @@ mod tests {
     #[test]
     fn a_table_a_trigger_writes_must_be_declared() {
         let conn = connection();
-        let grants = Grants::new(&[], &["deals".into()]);
+        let (grants, keep) = checked(&conn, Grants::new(&[], &["deals".into()]));
         let err = reason(prepare(&conn, "UPDATE deals SET title = 'x'", &grants));
         assert!(
             err.contains("writes table 'audit'") && err.contains("deals_audit"),
             "{err}"
         );
-        let grants = Grants::new(&[], &["deals".into(), "audit".into()]);
+        clear(&conn);
+        drop(keep);
+        let (grants, _keep) = checked(&conn, Grants::new(&[], &["deals".into(), "audit".into()]));
         assert!(prepare(&conn, "UPDATE deals SET title = 'x'", &grants).is_ok());
+    }
+
+    #[test]
+    fn a_cached_statement_stays_compiled_between_calls() {
+        let conn = connection();
+        let (grants, _keep) = checked(&conn, Grants::new(&[], &["deals".into()]));
+        // SQLite counts how often it compiled a statement again (SQLITE_STMTSTATUS_REPREPARE):
+        // taking it from the cache must not make it expire, as installing an authorizer per
+        // call did.
+        for _ in 0..3 {
+            let mut statement = prepare(&conn, "SELECT count(*) FROM deals", &grants).unwrap();
+            statement.query_row([], |_| Ok(())).unwrap();
+            let again = statement.get_status(rusqlite::StatementStatus::RePrepare);
+            assert_eq!(again, 0, "the statement was compiled again");
+        }
     }
 }

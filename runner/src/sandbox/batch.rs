@@ -519,6 +519,7 @@ mod tests {
         let delete = BatchShape::Delete {
             table: "t".into(),
             head: "DELETE FROM t WHERE id IN ".into(),
+            key: "id".into(),
             key_parameter: 2,
         };
         let (sql, values) = compose(&delete, Dialect::Postgres, &types, 2, &batch).unwrap();

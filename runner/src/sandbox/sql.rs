@@ -12,7 +12,9 @@ use rusqlite::ToSql;
 use rusqlite::ffi;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 
-use super::authorizer;
+use std::sync::Arc;
+
+use super::authorizer::{self, Checker};
 use super::guard::Grants;
 use super::implied::Implied;
 use super::postgres::{confirm_plan, postgres_form, postgres_params, too_large_value};
@@ -52,7 +54,7 @@ impl From<StatementError> for SqlError {
 }
 
 /// What a transform's session needs to know about its connection.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Session {
     pub dialect: Dialect,
     /// When the transform's time is up; no statement runs past it.
@@ -64,6 +66,9 @@ pub struct Session {
     pub value_bytes: usize,
     /// The server's id for this connection, to cancel a statement from another one.
     server_id: Option<u64>,
+    /// SQLite's authorizer for the step's grants, installed on the handle for as long as the
+    /// step holds it.
+    pub(super) checker: Arc<Checker>,
 }
 
 /// Prepares the connection for a transform's statements and learns what to cancel them by. Returns the
@@ -72,6 +77,7 @@ pub struct Session {
 pub async fn open_session(
     db: &mut Db,
     deadline: Instant,
+    grants: &Grants,
 ) -> Result<(Session, Option<String>), DbError> {
     let mut session = Session {
         dialect: db.dialect(),
@@ -79,6 +85,7 @@ pub async fn open_session(
         mariadb: db.info.mariadb,
         value_bytes: 64 << 20,
         server_id: None,
+        checker: Checker::new(grants.clone()),
     };
     let restore = match session.dialect {
         Dialect::Postgres => {
@@ -187,15 +194,23 @@ pub async fn cancel(db: &Db, session: &Session) {
     }
 }
 
-/// Runs `work` on the SQLite connection, interrupted once the session's deadline passes.
+/// Runs `work` on the SQLite connection, with the session's authorizer installed on it,
+/// interrupted once the session's deadline passes.
 pub(super) async fn sqlite<T>(
     db: &mut Db,
     session: &Session,
     work: impl FnOnce(&rusqlite::Connection) -> Result<T, DbError>,
 ) -> Result<T, DbError> {
     let (deadline, value_bytes) = (session.deadline, session.value_bytes);
-    db.with_sqlite(|conn| before_deadline(conn, deadline, value_bytes, work))
-        .await
+    let install = |conn: &rusqlite::Connection| session.checker.install(conn);
+    db.with_sqlite_checked(Some(&install), |conn| {
+        before_deadline(conn, deadline, value_bytes, work)
+    })
+    .await
+    .map_err(|error| match error {
+        DbError::Denied(_) => error,
+        other => session.checker.explain(other),
+    })
 }
 
 /// A statement runs on this thread, where no timer can stop it: SQLite itself looks at the
@@ -415,7 +430,7 @@ pub async fn query(
         Dialect::Sqlite => {
             let params = prepared.ordered(params)?;
             sqlite(db, session, |conn| {
-                let mut statement = authorizer::prepare(conn, prepared.sql(), grants)?;
+                let mut statement = authorizer::prepare(conn, prepared.sql(), &session.checker)?;
                 let (columns, kinds) = columns_of(&statement);
                 // A value past SQLITE_LIMIT_LENGTH is refused as SQLite makes it.
                 bind(&mut statement, &params)?;
@@ -494,7 +509,7 @@ pub async fn execute_many(
                 .map(|params| prepared.ordered(params))
                 .collect::<Result<_, _>>()?;
             changed = sqlite(db, session, |conn| {
-                let mut statement = authorizer::prepare(conn, prepared.sql(), grants)?;
+                let mut statement = authorizer::prepare(conn, prepared.sql(), &session.checker)?;
                 let mut changed = 0u64;
                 for params in &batch {
                     bind(&mut statement, params)?;
@@ -557,9 +572,10 @@ mod tests {
         let endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
                        SELECT count(*) FROM c";
         let started = Instant::now();
-        let (session, restore) = open_session(&mut db, started + Duration::from_millis(300))
-            .await
-            .unwrap();
+        let (session, restore) =
+            open_session(&mut db, started + Duration::from_millis(300), &grants())
+                .await
+                .unwrap();
         assert_eq!(restore, None);
         let err = query(&mut db, &session, &prepared(endless), &[], &grants(), BYTES)
             .await
@@ -592,7 +608,7 @@ mod tests {
         .await
         .unwrap();
         let far = Instant::now() + Duration::from_secs(60);
-        let (session, _) = open_session(&mut db, far).await.unwrap();
+        let (session, _) = open_session(&mut db, far, &grants()).await.unwrap();
         let insert = statement::prepare(
             "INSERT INTO t VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             Dialect::Sqlite,

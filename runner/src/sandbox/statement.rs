@@ -85,6 +85,11 @@ impl Prepared {
         self.checked.batch.as_ref()
     }
 
+    /// How a cursor can read it page by page by its key, where it can.
+    pub fn keyset(&self) -> Option<&guard::KeysetShape> {
+        self.checked.keyset.as_ref()
+    }
+
     /// About how many bytes the host holds for this statement, for the cache's bound.
     pub fn held_bytes(&self) -> usize {
         let postgres = self.postgres.get().map_or(0, |form| {

@@ -14,6 +14,10 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../../guest-sdk/wit/transform.wit"),
     ),
     ("src/lib.rs", include_str!("../../../guest-sdk/src/lib.rs")),
+    (
+        "src/backfill.rs",
+        include_str!("../../../guest-sdk/src/backfill.rs"),
+    ),
     ("src/db.rs", include_str!("../../../guest-sdk/src/db.rs")),
     (
         "src/error.rs",
@@ -58,4 +62,22 @@ pub fn install(workspace: &Path) -> std::io::Result<()> {
         std::fs::write(ignore, "# Written by runner on every build.\n*\n")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FILES;
+
+    #[test]
+    fn every_source_file_of_the_sdk_is_carried() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-sdk/src");
+        for entry in std::fs::read_dir(&src).expect("guest-sdk/src") {
+            let name = entry.expect("entry").file_name();
+            let name = format!("src/{}", name.to_string_lossy());
+            assert!(
+                FILES.iter().any(|(carried, _)| *carried == name),
+                "guest-sdk/{name} is missing from transforms/sdk.rs FILES"
+            );
+        }
+    }
 }

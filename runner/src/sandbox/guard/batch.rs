@@ -40,6 +40,8 @@ pub enum BatchShape {
     Delete {
         table: String,
         head: String,
+        /// The key's side of the condition, as written: `k`, `t.k`.
+        key: String,
         key_parameter: usize,
     },
 }
@@ -221,6 +223,7 @@ pub fn shape(statement: &Statement, table: &str) -> Option<BatchShape> {
             Some(BatchShape::Delete {
                 table: table.to_string(),
                 head: format!("DELETE FROM {name} WHERE {key} IN "),
+                key,
                 key_parameter,
             })
         }
@@ -274,6 +277,7 @@ mod tests {
             Some(BatchShape::Delete {
                 table: "t".into(),
                 head: "DELETE FROM t WHERE t.id IN ".into(),
+                key: "t.id".into(),
                 key_parameter: 1,
             })
         );

@@ -503,6 +503,61 @@ pub fn allowed(dialect: Dialect, name: &str) -> bool {
     COMMON.contains(&name) || own.contains(&name)
 }
 
+/// Functions that fold many rows into one (aggregates) or look across rows (window
+/// functions), on any dialect: a query that calls one does not return one row for each row
+/// it reads, so a cursor cannot read it page by page (`keyset.rs`).
+const ACROSS_ROWS: &[&str] = &[
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "total",
+    "row_number",
+    "rank",
+    "dense_rank",
+    "percent_rank",
+    "cume_dist",
+    "ntile",
+    "lag",
+    "lead",
+    "first_value",
+    "last_value",
+    "nth_value",
+    "bool_and",
+    "bool_or",
+    "every",
+    "string_agg",
+    "array_agg",
+    "group_concat",
+    "bit_and",
+    "bit_or",
+    "bit_xor",
+    "std",
+    "stddev",
+    "stddev_pop",
+    "stddev_samp",
+    "variance",
+    "var_pop",
+    "var_samp",
+    "percentile_cont",
+    "percentile_disc",
+    "mode",
+    "json_agg",
+    "jsonb_agg",
+    "json_object_agg",
+    "jsonb_object_agg",
+    "json_arrayagg",
+    "json_objectagg",
+    "json_group_array",
+    "json_group_object",
+];
+
+/// True if `name` (in lower case) is an aggregate or window function on some database.
+pub fn across_rows(name: &str) -> bool {
+    ACROSS_ROWS.contains(&name)
+}
+
 /// True if a statement may read from the table function `name` (in lower case).
 pub fn table_function_allowed(dialect: Dialect, name: &str) -> bool {
     table_functions(dialect).contains(&name)
@@ -511,6 +566,36 @@ pub fn table_function_allowed(dialect: Dialect, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_aggregate_and_window_function_allowed_is_known_to_read_across_rows() {
+        // The lists mark them with `// aggregate` and `// window`; JSON's aggregates end in
+        // `agg` or are SQLite's `json_group_*`.
+        let source = include_str!("functions.rs");
+        let mut marked = false;
+        for line in source.lines().map(str::trim) {
+            if line.starts_with("//") {
+                marked = line == "// aggregate" || line == "// window";
+                continue;
+            }
+            let Some(name) = line.strip_prefix('"').and_then(|l| l.strip_suffix("\",")) else {
+                marked = marked && !line.starts_with(']');
+                continue;
+            };
+            if marked || name.ends_with("agg") || name.starts_with("json_group_") {
+                assert!(
+                    across_rows(name),
+                    "{name} reads across rows: add it to ACROSS_ROWS"
+                );
+            }
+        }
+        for name in ACROSS_ROWS {
+            assert!(
+                Dialect::ALL.iter().any(|d| allowed(*d, name)),
+                "{name} is allowed nowhere"
+            );
+        }
+    }
 
     #[test]
     fn the_lists_hold_lower_case_names_once_each() {

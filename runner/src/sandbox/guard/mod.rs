@@ -9,9 +9,11 @@
 
 mod batch;
 mod functions;
+pub mod keyset;
 mod walk;
 
 pub use batch::BatchShape;
+pub use keyset::KeysetShape;
 
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
@@ -110,6 +112,8 @@ pub struct Checked {
     pub allowed: Allowed,
     /// How a batch of it can run as one statement, where it can.
     pub batch: Option<BatchShape>,
+    /// How a cursor can read it page by page by its key, where it can.
+    pub keyset: Option<KeysetShape>,
     /// True for a query (SELECT, VALUES, WITH ... SELECT), false for INSERT, UPDATE, DELETE.
     pub query: bool,
 }
@@ -176,6 +180,10 @@ fn check_here(sql: &str, dialect: Dialect, grants: &Grants) -> Result<Checked, D
         [table] if walk.reads.iter().all(|read| read == table) => batch::shape(&statement, table),
         _ => None,
     };
+    let keyset = match (walk.reads.as_slice(), walk.writes.is_empty()) {
+        ([table], true) => keyset::shape(&statement, table, dialect, parameters),
+        _ => None,
+    };
     let rendered = statement.to_string();
     // What is sent must mean what was checked: the rendering, parsed again, is the same tree.
     let reparsed = Parser::parse_sql(parser_dialect.as_ref(), &rendered);
@@ -199,6 +207,7 @@ fn check_here(sql: &str, dialect: Dialect, grants: &Grants) -> Result<Checked, D
             actions: walk.actions,
         },
         batch,
+        keyset,
         query: matches!(statement, Statement::Query(_)),
     })
 }

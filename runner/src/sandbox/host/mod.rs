@@ -240,11 +240,11 @@ impl HostState {
             return Err(wit_db::DbError::Denied("no database is open here".into()));
         };
         let prepared = async {
-            let session = match self.session {
-                Some(session) => session,
+            let session = match &self.session {
+                Some(session) => session.clone(),
                 None => {
-                    let (session, restore) = sql::open_session(db, deadline).await?;
-                    self.session = Some(session);
+                    let (session, restore) = sql::open_session(db, deadline, &self.grants).await?;
+                    self.session = Some(session.clone());
                     self.restore_limit = restore;
                     session
                 }
@@ -299,6 +299,39 @@ impl HostState {
             }
         }
         Ok((session, prepared))
+    }
+
+    /// Before a statement that writes: copies aside what open cursors have not read yet where
+    /// the statement could change it (see `cursor::settle`).
+    async fn settle_cursors(
+        &mut self,
+        session: &Session,
+        prepared: &Prepared,
+        batch: &[Vec<crate::db::Value>],
+    ) -> wasmtime::Result<Result<(), wit_db::DbError>> {
+        if prepared.allowed.writes.is_empty() || self.cursors.is_empty() {
+            return Ok(Ok(()));
+        }
+        let backstop = self.backstop();
+        let Some(db) = self.db.as_mut() else {
+            return Ok(Err(wit_db::DbError::Denied(
+                "no database is open here".into(),
+            )));
+        };
+        let cursors = self
+            .cursors
+            .values_mut()
+            .map(|(cursor, original)| (cursor, &**original));
+        let settled = tokio::time::timeout(
+            backstop,
+            cursor::settle(db, session, cursors, prepared, batch, &self.grants),
+        )
+        .await;
+        match settled {
+            Ok(result) => Ok(result.map_err(|error| self.guest_error(prepared.sql(), error))),
+            // Out of time: cancelled and failed as any statement past the deadline.
+            Err(elapsed) => self.finish(session, prepared.sql(), Err(elapsed)).await,
+        }
     }
 
     /// Turns a call's outcome into the guest's result; a call that ran out of time traps,
@@ -359,7 +392,7 @@ impl HostState {
     /// back, before the connection goes back to the revision (whose later steps must not
     /// inherit the limit). Fails only if the limit could not be put back.
     pub async fn end_session(&mut self) -> Result<(), String> {
-        let (Some(db), Some(session)) = (self.db.as_mut(), self.session) else {
+        let (Some(db), Some(session)) = (self.db.as_mut(), self.session.clone()) else {
             return Ok(());
         };
         for (_, (cursor, _)) in self.cursors.drain() {

@@ -83,6 +83,12 @@ impl wit_db::Host for HostState {
             Ok(taken) => taken,
             Err(error) => return Ok(Err(error)),
         };
+        if let Err(error) = self
+            .settle_cursors(&session, &prepared, std::slice::from_ref(&params))
+            .await?
+        {
+            return Ok(Err(error));
+        }
         let backstop = self.backstop();
         let Some(db) = self.db.as_mut() else {
             return Ok(Err(no_database()));
@@ -151,6 +157,12 @@ impl wit_db::Host for HostState {
             Ok(taken) => taken,
             Err(error) => return Ok(Err(error)),
         };
+        if let Err(error) = self
+            .settle_cursors(&session, &prepared, std::slice::from_ref(&params))
+            .await?
+        {
+            return Ok(Err(error));
+        }
         self.next_cursor += 1;
         let id = self.next_cursor;
         let backstop = self.backstop();
@@ -186,6 +198,9 @@ impl HostState {
             Ok(taken) => taken,
             Err(error) => return Ok(Err(error)),
         };
+        if let Err(error) = self.settle_cursors(&session, &prepared, &batch).await? {
+            return Ok(Err(error));
+        }
         let backstop = self.backstop();
         let Some(db) = self.db.as_mut() else {
             return Ok(Err(no_database()));
@@ -265,9 +280,11 @@ impl wit_db::HostCursor for HostState {
 
     async fn drop(&mut self, cursor: Resource<GuestCursor>) -> wasmtime::Result<()> {
         let id = self.table.delete(cursor)?.id;
-        if let (Some((open, _)), Some(db), Some(session)) =
-            (self.cursors.remove(&id), self.db.as_mut(), self.session)
-        {
+        if let (Some((open, _)), Some(db), Some(session)) = (
+            self.cursors.remove(&id),
+            self.db.as_mut(),
+            self.session.clone(),
+        ) {
             let _ = cursor::close(db, &session, open).await;
         }
         Ok(())
