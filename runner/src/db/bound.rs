@@ -163,7 +163,7 @@ impl Db {
             (Connection::Postgres(c), Params::PostgresText(values)) => {
                 let mut query = sqlx::query(sql);
                 for value in values {
-                    query = query.bind(value.clone());
+                    query = query.bind(value.as_deref());
                 }
                 query.execute(c).await?.rows_affected()
             }
@@ -200,10 +200,12 @@ impl Db {
         let sql = AssertSqlSafe(sql.to_string());
         // Past a bound, the rest of the result is read and dropped rather than left unread:
         // MySQL's server would otherwise stay blocked sending it, and the connection with it.
+        // The columns' kinds are read off the first row, once (`decode::RowReader`).
         macro_rules! read {
-            ($stream:expr, $decode:path) => {{
+            ($stream:expr, $reader:path) => {{
                 let mut stream = $stream;
                 let mut rows = Rows::default();
+                let mut reader = None;
                 let mut bytes = 0usize;
                 let mut over = None;
                 while let Some(row) = stream.try_next().await? {
@@ -215,14 +217,13 @@ impl Db {
                         rows = Rows::default();
                         continue;
                     }
-                    let mut decoded = $decode(std::slice::from_ref(&row))?;
-                    if rows.columns.is_empty() {
-                        rows.columns = std::mem::take(&mut decoded.columns);
-                    }
-                    for values in decoded.rows {
-                        bytes += values.iter().map(value_bytes).sum::<usize>();
-                        rows.rows.push(values);
-                    }
+                    let reader = reader.get_or_insert_with(|| {
+                        rows.columns = decode::column_names(&row);
+                        $reader(&row)
+                    });
+                    let values = reader.read(&row)?;
+                    bytes += values.iter().map(value_bytes).sum::<usize>();
+                    rows.rows.push(values);
                     if bytes > bounds.bytes {
                         over = Some(Bounded::TooManyBytes);
                         rows = Rows::default();
@@ -235,13 +236,13 @@ impl Db {
             (Connection::Postgres(c), Params::PostgresText(values)) => {
                 let mut query = sqlx::query(sql);
                 for value in values {
-                    query = query.bind(value.clone());
+                    query = query.bind(value.as_deref());
                 }
-                read!(query.fetch(c), decode::postgres_rows)
+                read!(query.fetch(c), decode::postgres_reader)
             }
             (Connection::MySql(c), Params::Mysql(values)) => {
                 let query = decode::bind_mysql(sqlx::query(sql), values.iter().copied());
-                read!(query.fetch(c), decode::mysql_rows)
+                read!(query.fetch(c), decode::mysql_reader)
             }
             (Connection::Lent | Connection::SqliteHeld(_), _) => return Err(DbError::Lent),
             (Connection::Abandoned, _) => return Err(DbError::Abandoned),

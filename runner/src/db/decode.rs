@@ -152,19 +152,99 @@ fn decode_error(row_column: &str, ty: &str, error: sqlx::Error) -> DbError {
 }
 
 fn columns<R: Row>(rows: &[R]) -> Vec<String> {
-    rows.first()
-        .map(|row| row.columns().iter().map(|c| c.name().to_string()).collect())
-        .unwrap_or_default()
+    rows.first().map(column_names).unwrap_or_default()
 }
 
-/// Reads rows, giving each non-NULL value with its type name to `decode`.
-fn read_rows<R: Row>(
-    rows: &[R],
-    decode: impl Fn(&R, usize, &str) -> Result<Value, sqlx::Error>,
-) -> Result<Rows, DbError>
+/// A row's column names.
+pub fn column_names<R: Row>(row: &R) -> Vec<String> {
+    row.columns().iter().map(|c| c.name().to_string()).collect()
+}
+
+/// How a column's values are read: decided once per result, from the column's type (and, on
+/// PostgreSQL, the format it travels in), then applied to every row without asking again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Bool,
+    I16,
+    I32,
+    I64,
+    U64,
+    Oid,
+    F32,
+    F64,
+    Numeric,
+    Bytes,
+    Date,
+    Time,
+    Timestamp,
+    TimestampTz,
+    Json,
+    Uuid,
+    Text,
+    /// A PostgreSQL type runner has no portable form for, in binary: refused with the reason.
+    Unsupported,
+}
+
+/// Reads rows of one result with each column's [`Kind`] decided from the first row.
+pub struct RowReader<R: Row> {
+    kinds: Vec<(Kind, String)>,
+    decode: fn(&R, usize, Kind) -> Result<Value, sqlx::Error>,
+}
+
+impl<R: Row> RowReader<R>
 where
     usize: sqlx::ColumnIndex<R>,
 {
+    /// The reader for the result `row` belongs to.
+    fn new(
+        row: &R,
+        kind: impl Fn(&R, usize, &str) -> Kind,
+        decode: fn(&R, usize, Kind) -> Result<Value, sqlx::Error>,
+    ) -> Self {
+        let kinds = (0..row.len())
+            .map(|i| {
+                let ty = row.column(i).type_info().name().to_string();
+                (kind(row, i, &ty), ty)
+            })
+            .collect();
+        RowReader { kinds, decode }
+    }
+
+    /// One row's values.
+    pub fn read(&self, row: &R) -> Result<Vec<Value>, DbError> {
+        let mut values = Vec::with_capacity(self.kinds.len());
+        for (i, (kind, ty)) in self.kinds.iter().enumerate() {
+            let named = |e| decode_error(row.column(i).name(), ty, e);
+            let raw = row.try_get_raw(i).map_err(named)?;
+            if raw.is_null() {
+                values.push(Value::Null);
+                continue;
+            }
+            values.push((self.decode)(row, i, *kind).map_err(named)?);
+        }
+        Ok(values)
+    }
+}
+
+fn read_all<R: Row>(rows: &[R], reader: impl Fn(&R) -> RowReader<R>) -> Result<Rows, DbError>
+where
+    usize: sqlx::ColumnIndex<R>,
+{
+    let Some(first) = rows.first() else {
+        return Ok(Rows::default());
+    };
+    let reader = reader(first);
+    Ok(Rows {
+        columns: columns(rows),
+        rows: rows
+            .iter()
+            .map(|row| reader.read(row))
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+/// Reads SQLite rows by each value's storage class (SQLite types values, not columns).
+pub fn sqlite_rows(rows: &[SqliteRow]) -> Result<Rows, DbError> {
     let mut out = Rows {
         columns: columns(rows),
         rows: Vec::with_capacity(rows.len()),
@@ -180,100 +260,153 @@ where
             }
             let info = raw.type_info();
             let ty = info.name();
-            values.push(decode(row, i, ty).map_err(|e| decode_error(name, ty, e))?);
+            let value = match ty {
+                "INTEGER" => row.try_get(i).map(Value::Integer),
+                "REAL" => row.try_get(i).map(Value::Real),
+                "BLOB" => row.try_get(i).map(Value::Blob),
+                _ => row.try_get(i).map(Value::Text),
+            };
+            values.push(value.map_err(|e| decode_error(name, ty, e))?);
         }
         out.rows.push(values);
     }
     Ok(out)
 }
 
-/// Reads SQLite rows by each value's storage class.
-pub fn sqlite_rows(rows: &[SqliteRow]) -> Result<Rows, DbError> {
-    read_rows(rows, |row, i, ty| {
-        Ok(match ty {
-            "INTEGER" => Value::Integer(row.try_get(i)?),
-            "REAL" => Value::Real(row.try_get(i)?),
-            "BLOB" => Value::Blob(row.try_get(i)?),
-            _ => Value::Text(row.try_get(i)?),
-        })
-    })
-}
-
-/// Reads PostgreSQL rows by column type; enums and other text-encoded types read as text.
-pub fn postgres_rows(rows: &[PgRow]) -> Result<Rows, DbError> {
-    read_rows(rows, |row, i, ty| {
-        Ok(match ty {
-            "BOOL" => Value::Boolean(row.try_get(i)?),
-            "INT2" => Value::Integer(row.try_get::<i16, _>(i)?.into()),
-            "INT4" => Value::Integer(row.try_get::<i32, _>(i)?.into()),
-            "INT8" => Value::Integer(row.try_get(i)?),
-            "OID" => Value::Integer(row.try_get::<sqlx::postgres::types::Oid, _>(i)?.0.into()),
-            "FLOAT4" => {
-                // Through text, so that 0.1f32 reads back as 0.1 and not 0.10000000149.
-                let x: f32 = row.try_get(i)?;
-                Value::Real(x.to_string().parse().unwrap_or(f64::from(x)))
-            }
-            "FLOAT8" => Value::Real(row.try_get(i)?),
-            "NUMERIC" => Value::Decimal(row.try_get::<BigDecimal, _>(i)?.to_plain_string()),
-            "BYTEA" => Value::Blob(row.try_get(i)?),
-            "DATE" => Value::Date(row.try_get::<NaiveDate, _>(i)?.to_string()),
-            "TIME" => Value::Time(time_text(&row.try_get(i)?)),
-            "TIMESTAMP" => Value::Timestamp(naive_datetime_text(&row.try_get(i)?)),
-            "TIMESTAMPTZ" => Value::Timestamp(utc_text(&row.try_get(i)?)),
-            "JSON" | "JSONB" => Value::Json(row.try_get::<serde_json::Value, _>(i)?.to_string()),
-            "UUID" => Value::Uuid(row.try_get::<Uuid, _>(i)?.to_string()),
-            "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" | "CITEXT" | "UNKNOWN" => {
-                Value::Text(row.try_get(i)?)
-            }
+/// The reader of a PostgreSQL result: enums and other text-encoded types read as text.
+pub fn postgres_reader(row: &PgRow) -> RowReader<PgRow> {
+    RowReader::new(
+        row,
+        |row, i, ty| match ty {
+            "BOOL" => Kind::Bool,
+            "INT2" => Kind::I16,
+            "INT4" => Kind::I32,
+            "INT8" => Kind::I64,
+            "OID" => Kind::Oid,
+            "FLOAT4" => Kind::F32,
+            "FLOAT8" => Kind::F64,
+            "NUMERIC" => Kind::Numeric,
+            "BYTEA" => Kind::Bytes,
+            "DATE" => Kind::Date,
+            "TIME" => Kind::Time,
+            "TIMESTAMP" => Kind::Timestamp,
+            "TIMESTAMPTZ" => Kind::TimestampTz,
+            "JSON" | "JSONB" => Kind::Json,
+            "UUID" => Kind::Uuid,
+            "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" | "CITEXT" | "UNKNOWN" => Kind::Text,
             // Enums travel as their label in either format; other types only as text (the
             // simple protocol's results): in binary they would read as garbage.
-            _ if row.try_get_raw(i)?.format() == sqlx::postgres::PgValueFormat::Text
+            _ if row
+                .try_get_raw(i)
+                .is_ok_and(|raw| raw.format() == sqlx::postgres::PgValueFormat::Text)
                 || matches!(
                     row.column(i).type_info().kind(),
                     sqlx::postgres::PgTypeKind::Enum(_)
                 ) =>
             {
-                Value::Text(row.try_get_unchecked(i)?)
+                Kind::Text
             }
-            other => {
-                return Err(sqlx::Error::Decode(
-                    format!(
-                        "runner reads {other} values only as text: cast it in the query (x::text)"
-                    )
-                    .into(),
-                ));
+            _ => Kind::Unsupported,
+        },
+        |row, i, kind| {
+            fn pg<'r, T: sqlx::Decode<'r, Postgres>>(
+                raw: sqlx::postgres::PgValueRef<'r>,
+            ) -> Result<T, sqlx::error::BoxDynError> {
+                T::decode(raw)
             }
-        })
-    })
+            let raw = row.try_get_raw(i)?;
+            let decoded = (move || -> Result<Value, sqlx::error::BoxDynError> {
+                Ok(match kind {
+                    Kind::Bool => Value::Boolean(pg::<bool>(raw)?),
+                    Kind::I16 => Value::Integer(pg::<i16>(raw)?.into()),
+                    Kind::I32 => Value::Integer(pg::<i32>(raw)?.into()),
+                    Kind::I64 | Kind::U64 => Value::Integer(pg::<i64>(raw)?),
+                    Kind::Oid => Value::Integer(pg::<sqlx::postgres::types::Oid>(raw)?.0.into()),
+                    Kind::F32 => {
+                        // Through text, so that 0.1f32 reads back as 0.1 and not 0.10000000149.
+                        let x = pg::<f32>(raw)?;
+                        Value::Real(x.to_string().parse().unwrap_or(f64::from(x)))
+                    }
+                    Kind::F64 => Value::Real(pg::<f64>(raw)?),
+                    Kind::Numeric => Value::Decimal(pg::<BigDecimal>(raw)?.to_plain_string()),
+                    Kind::Bytes => Value::Blob(pg::<Vec<u8>>(raw)?),
+                    Kind::Date => Value::Date(pg::<NaiveDate>(raw)?.to_string()),
+                    Kind::Time => Value::Time(time_text(&pg::<NaiveTime>(raw)?)),
+                    Kind::Timestamp => {
+                        Value::Timestamp(naive_datetime_text(&pg::<NaiveDateTime>(raw)?))
+                    }
+                    Kind::TimestampTz => Value::Timestamp(utc_text(&pg::<DateTime<Utc>>(raw)?)),
+                    Kind::Json => Value::Json(pg::<serde_json::Value>(raw)?.to_string()),
+                    Kind::Uuid => Value::Uuid(pg::<Uuid>(raw)?.to_string()),
+                    Kind::Text => Value::Text(pg::<String>(raw)?),
+                    Kind::Unsupported => {
+                        return Err(format!(
+                            "runner reads {} values only as text: cast it in the query (x::text)",
+                            raw.type_info().name()
+                        )
+                        .into());
+                    }
+                })
+            })();
+            decoded.map_err(sqlx::Error::Decode)
+        },
+    )
+}
+
+/// Reads PostgreSQL rows by column type.
+pub fn postgres_rows(rows: &[PgRow]) -> Result<Rows, DbError> {
+    read_all(rows, postgres_reader)
+}
+
+/// The reader of a MySQL/MariaDB result.
+pub fn mysql_reader(row: &MySqlRow) -> RowReader<MySqlRow> {
+    RowReader::new(
+        row,
+        |_, _, ty| match ty {
+            "BOOLEAN" => Kind::Bool,
+            "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" | "YEAR" => Kind::I64,
+            "TINYINT UNSIGNED" | "SMALLINT UNSIGNED" | "MEDIUMINT UNSIGNED" | "INT UNSIGNED"
+            | "BIGINT UNSIGNED" | "BIT" => Kind::U64,
+            "FLOAT" => Kind::F32,
+            "DOUBLE" => Kind::F64,
+            "DECIMAL" => Kind::Numeric,
+            "DATE" => Kind::Date,
+            "TIME" => Kind::Time,
+            "DATETIME" | "TIMESTAMP" => Kind::Timestamp,
+            "JSON" => Kind::Json,
+            "BINARY" | "VARBINARY" | "TINYBLOB" | "BLOB" | "MEDIUMBLOB" | "LONGBLOB" => Kind::Bytes,
+            _ => Kind::Text,
+        },
+        |row, i, kind| {
+            // MySQL's decoders convert between integer widths as the column needs: `try_get`.
+            Ok(match kind {
+                Kind::Bool => Value::Boolean(row.try_get(i)?),
+                Kind::I64 => Value::Integer(row.try_get(i)?),
+                Kind::U64 => {
+                    let n: u64 = row.try_get(i)?;
+                    i64::try_from(n).map_or_else(|_| Value::Decimal(n.to_string()), Value::Integer)
+                }
+                Kind::F32 => {
+                    let x: f32 = row.try_get(i)?;
+                    Value::Real(x.to_string().parse().unwrap_or(f64::from(x)))
+                }
+                Kind::F64 => Value::Real(row.try_get(i)?),
+                Kind::Numeric => Value::Decimal(row.try_get::<BigDecimal, _>(i)?.to_plain_string()),
+                Kind::Date => Value::Date(row.try_get::<NaiveDate, _>(i)?.to_string()),
+                Kind::Time => Value::Time(time_text(&row.try_get(i)?)),
+                Kind::Timestamp => Value::Timestamp(naive_datetime_text(&row.try_get(i)?)),
+                Kind::Json => Value::Json(row.try_get::<serde_json::Value, _>(i)?.to_string()),
+                Kind::Bytes => Value::Blob(row.try_get(i)?),
+                _ => Value::Text(
+                    <String as sqlx::Decode<MySql>>::decode(row.try_get_raw(i)?)
+                        .map_err(sqlx::Error::Decode)?,
+                ),
+            })
+        },
+    )
 }
 
 /// Reads MySQL/MariaDB rows by column type.
 pub fn mysql_rows(rows: &[MySqlRow]) -> Result<Rows, DbError> {
-    read_rows(rows, |row, i, ty| {
-        Ok(match ty {
-            "BOOLEAN" => Value::Boolean(row.try_get(i)?),
-            "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" | "YEAR" => {
-                Value::Integer(row.try_get(i)?)
-            }
-            "TINYINT UNSIGNED" | "SMALLINT UNSIGNED" | "MEDIUMINT UNSIGNED" | "INT UNSIGNED"
-            | "BIGINT UNSIGNED" | "BIT" => {
-                let n: u64 = row.try_get(i)?;
-                i64::try_from(n).map_or_else(|_| Value::Decimal(n.to_string()), Value::Integer)
-            }
-            "FLOAT" => {
-                let x: f32 = row.try_get(i)?;
-                Value::Real(x.to_string().parse().unwrap_or(f64::from(x)))
-            }
-            "DOUBLE" => Value::Real(row.try_get(i)?),
-            "DECIMAL" => Value::Decimal(row.try_get::<BigDecimal, _>(i)?.to_plain_string()),
-            "DATE" => Value::Date(row.try_get::<NaiveDate, _>(i)?.to_string()),
-            "TIME" => Value::Time(time_text(&row.try_get(i)?)),
-            "DATETIME" | "TIMESTAMP" => Value::Timestamp(naive_datetime_text(&row.try_get(i)?)),
-            "JSON" => Value::Json(row.try_get::<serde_json::Value, _>(i)?.to_string()),
-            "BINARY" | "VARBINARY" | "TINYBLOB" | "BLOB" | "MEDIUMBLOB" | "LONGBLOB" => {
-                Value::Blob(row.try_get(i)?)
-            }
-            _ => Value::Text(row.try_get(i)?),
-        })
-    })
+    read_all(rows, mysql_reader)
 }

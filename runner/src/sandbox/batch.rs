@@ -85,43 +85,48 @@ fn cell(dialect: Dialect, number: usize, ty: Option<&str>) -> String {
     }
 }
 
-/// A PostgreSQL array literal of values as their types' input functions read them.
-fn array_literal(values: &[Option<String>]) -> String {
+/// A PostgreSQL array literal of values as their types' input functions read them (see
+/// `statement::postgres_text`); `None` for a missing value is NULL.
+fn array_literal<'v>(values: impl Iterator<Item = Option<&'v Value>>) -> Result<String, SqlError> {
     let mut out = String::from("{");
-    for (index, value) in values.iter().enumerate() {
+    for (index, value) in values.enumerate() {
         if index > 0 {
             out.push(',');
         }
-        match value {
+        match value
+            .map(statement::postgres_text_ref)
+            .transpose()?
+            .flatten()
+        {
             None => out.push_str("NULL"),
             Some(text) => {
                 out.push('"');
-                for ch in text.chars() {
-                    if ch == '"' || ch == '\\' {
-                        out.push('\\');
-                    }
-                    out.push(ch);
+                // Only `"` and `\` are special inside a quoted element.
+                let mut rest: &str = &text;
+                while let Some(at) = rest.find(['"', '\\']) {
+                    out.push_str(&rest[..at]);
+                    out.push('\\');
+                    out.push_str(&rest[at..=at]);
+                    rest = &rest[at + 1..];
                 }
+                out.push_str(rest);
                 out.push('"');
             }
         }
     }
     out.push('}');
-    out
+    Ok(out)
 }
-
-/// A statement a batch was joined into, with its parameters as PostgreSQL takes them.
-type Composed = (String, Vec<Option<String>>);
 
 /// PostgreSQL's form of a batch: one array parameter per parameter of the statement, the rows
 /// unnested from them. The text is the same for any number of rows (one prepared statement,
-/// one plan) and travels in a few parameters. `None` where a parameter is itself an array.
+/// one plan) and travels in a few parameters ([`postgres_arrays`]). `None` where a parameter
+/// is itself an array.
 fn compose_postgres(
     shape: &BatchShape,
     types: &[String],
     per_row: usize,
-    rows: &[Vec<Value>],
-) -> Result<Option<Composed>, SqlError> {
+) -> Result<Option<String>, SqlError> {
     let ty = |n: usize| types.get(n - 1).map_or("text", String::as_str);
     if (1..=per_row).any(|n| ty(n).ends_with(']')) {
         return Ok(None);
@@ -140,17 +145,6 @@ fn compose_postgres(
         arrays.join(", "),
         names.join(", ")
     );
-    let mut params = Vec::with_capacity(per_row);
-    for n in 1..=per_row {
-        let column: Vec<Option<String>> = rows
-            .iter()
-            .map(|row| match row.get(n - 1) {
-                Some(value) => statement::postgres_text(value).map_err(SqlError::from),
-                None => Ok(None),
-            })
-            .collect::<Result<_, _>>()?;
-        params.push(Some(array_literal(&column)));
-    }
     let sql = match shape {
         BatchShape::Insert { head, row, .. } => {
             let Some(into) = head.strip_suffix("VALUES ") else {
@@ -188,34 +182,63 @@ fn compose_postgres(
                 return Ok(None);
             };
             let n = *key_parameter;
-            params = vec![params.swap_remove(n - 1)];
             format!("{condition} = ANY(CAST(CAST($1 AS TEXT) AS {}[]))", ty(n))
         }
     };
-    Ok(Some((sql, params)))
+    Ok(Some(sql))
 }
 
-/// The statement for rows `rows` of the batch, with the values it takes in the order of its
-/// placeholders' numbers.
-fn compose<'b>(
+/// The parameters of [`compose_postgres`]'s statement for `rows`: one array literal per
+/// parameter (a DELETE takes only its keys').
+fn postgres_arrays(
+    shape: &BatchShape,
+    per_row: usize,
+    rows: &[Vec<Value>],
+) -> Result<Vec<Option<String>>, SqlError> {
+    let array = |n: usize| array_literal(rows.iter().map(|row| row.get(n - 1))).map(Some);
+    match shape {
+        BatchShape::Delete { key_parameter, .. } => Ok(vec![array(*key_parameter)?]),
+        _ => (1..=per_row).map(array).collect(),
+    }
+}
+
+/// The values of `rows` in the order of the placeholders' numbers of [`compose`]'s statement.
+fn compose_values<'b>(
+    shape: &BatchShape,
+    per_row: usize,
+    rows: &'b [Vec<Value>],
+) -> Vec<&'b Value> {
+    match shape {
+        BatchShape::Delete { key_parameter, .. } => rows
+            .iter()
+            .filter_map(|params| params.get(key_parameter - 1))
+            .collect(),
+        BatchShape::Insert { .. } | BatchShape::Update { .. } => rows
+            .iter()
+            .flat_map(|params| params.iter().take(per_row))
+            .collect(),
+    }
+}
+
+/// The statement for a batch of `count` rows: its text depends only on the count, so it is
+/// written (and checked) once per count (see `Prepared::batch_statement`).
+fn compose(
     shape: &BatchShape,
     dialect: Dialect,
     types: &[String],
     per_row: usize,
-    rows: &'b [Vec<Value>],
-) -> Result<(String, Vec<&'b Value>), SqlError> {
+    count: usize,
+) -> Result<String, SqlError> {
     let ty = |n: usize| types.get(n - 1).map(String::as_str);
     let renumber = |text: &str, offset: usize| {
         guard::replace_placeholders(text, dialect, |n| cell(dialect, offset + n, ty(n)))
             .map_err(|denied| SqlError::Denied(denied.0))
     };
-    let mut values = Vec::new();
     let sql = match shape {
         BatchShape::Insert { head, row, .. } => {
-            let mut tuples = Vec::with_capacity(rows.len());
-            for (index, params) in rows.iter().enumerate() {
+            let mut tuples = Vec::with_capacity(count);
+            for index in 0..count {
                 tuples.push(renumber(row, index * per_row)?);
-                values.extend(params.iter().take(per_row));
             }
             format!("{head}{}", tuples.join(", "))
         }
@@ -224,11 +247,9 @@ fn compose<'b>(
             key_parameter,
             ..
         } => {
-            let mut keys = Vec::with_capacity(rows.len());
-            for (index, params) in rows.iter().enumerate() {
-                keys.push(cell(dialect, index + 1, ty(*key_parameter)));
-                values.extend(params.get(key_parameter - 1));
-            }
+            let keys: Vec<String> = (0..count)
+                .map(|index| cell(dialect, index + 1, ty(*key_parameter)))
+                .collect();
             format!("{head}({})", keys.join(", "))
         }
         BatchShape::Update {
@@ -238,9 +259,6 @@ fn compose<'b>(
             key_parameter,
             ..
         } => {
-            for params in rows {
-                values.extend(params.iter().take(per_row));
-            }
             match dialect {
                 // MySQL types a derived table's columns from its first row (a longer value
                 // in a later row would be cut): each column gets a CASE on the key instead.
@@ -249,8 +267,8 @@ fn compose<'b>(
                         |index: usize| cell(dialect, index * per_row + key_parameter, None);
                     let mut set = Vec::with_capacity(assignments.len());
                     for (assigned, value) in assignments {
-                        let mut whens = Vec::with_capacity(rows.len());
-                        for index in 0..rows.len() {
+                        let mut whens = Vec::with_capacity(count);
+                        for index in 0..count {
                             whens.push(format!(
                                 "WHEN {} THEN {}",
                                 key_cell(index),
@@ -259,7 +277,7 @@ fn compose<'b>(
                         }
                         set.push(format!("{assigned} = CASE {key} {} END", whens.join(" ")));
                     }
-                    let keys: Vec<String> = (0..rows.len()).map(key_cell).collect();
+                    let keys: Vec<String> = (0..count).map(key_cell).collect();
                     format!(
                         "UPDATE {target} SET {} WHERE {key} IN ({})",
                         set.join(", "),
@@ -274,7 +292,7 @@ fn compose<'b>(
                             .map_err(|denied| SqlError::Denied(denied.0))?;
                         set.push(format!("{assigned} = {value}"));
                     }
-                    let tuples: Vec<String> = (0..rows.len())
+                    let tuples: Vec<String> = (0..count)
                         .map(|index| {
                             let cells: Vec<String> = (1..=per_row)
                                 .map(|n| cell(dialect, index * per_row + n, ty(n)))
@@ -295,31 +313,30 @@ fn compose<'b>(
             }
         }
     };
-    Ok((sql, values))
+    Ok(sql)
 }
 
-/// The guard's check of a statement a batch was joined into, kept for the next batch of the
-/// same text; `None` if the guard refused it (not expected: its parts were checked).
+/// The guard's check of the statement a batch of `count` rows is joined into, written by
+/// `write` the first time and kept with the statement for the next batch of that count (a
+/// transform's batches are mostly of one or two sizes); `None` if the guard refused it (not
+/// expected: its parts were checked).
 fn checked_once(
     prepared: &Prepared,
-    sql: String,
+    count: usize,
     dialect: Dialect,
     grants: &Grants,
+    write: impl FnOnce() -> Result<Option<String>, SqlError>,
 ) -> Result<Option<Arc<Checked>>, SqlError> {
-    let known = prepared.last_batch.lock().ok().and_then(|last| {
-        last.as_ref()
-            .filter(|(text, _)| *text == sql)
-            .map(|(_, checked)| checked.clone())
-    });
-    if let Some(checked) = known {
+    if let Some(checked) = prepared.batch_statement(count) {
         return Ok(Some(checked));
     }
+    let Some(sql) = write()? else {
+        return Ok(None);
+    };
     match guard::check(&sql, dialect, grants) {
         Ok(checked) => {
             let checked = Arc::new(checked);
-            if let Ok(mut last) = prepared.last_batch.lock() {
-                *last = Some((sql, checked.clone()));
-            }
+            prepared.keep_batch_statement(count, checked.clone());
             Ok(Some(checked))
         }
         Err(denied) => {
@@ -379,18 +396,29 @@ pub async fn execute(
         (Dialect::Mysql, BatchShape::Update { .. }) => MAX_MYSQL_UPDATE_ROWS,
         _ => MAX_ROWS,
     };
-    let Some(ranges) = chunks(shape, batch, per_row, text_per_row, max_rows) else {
+    // PostgreSQL's form unnests arrays: its text and its parameters are the same for any
+    // number of rows, so only the row bound cuts the batch.
+    let unnests = dialect == Dialect::Postgres && !types.iter().any(|ty| ty.ends_with(']'));
+    let (per_row_cut, text_per_row) = if unnests {
+        (1, 1)
+    } else {
+        (per_row, text_per_row)
+    };
+    let Some(ranges) = chunks(shape, batch, per_row_cut, text_per_row, max_rows) else {
         return Ok(None);
     };
     let mut changed = 0u64;
+    // The unnest form's text is the same for every count: kept under one key.
+    const ANY_COUNT: usize = usize::MAX;
     for range in ranges {
         let rows = &batch[range];
-        if dialect == Dialect::Postgres
-            && let Some((sql, params)) = compose_postgres(shape, &types, per_row, rows)?
-        {
-            let checked = checked_once(prepared, sql, dialect, grants)?;
+        if unnests {
+            let checked = checked_once(prepared, ANY_COUNT, dialect, grants, || {
+                compose_postgres(shape, &types, per_row)
+            })?;
             match checked {
                 Some(checked) => {
+                    let params = postgres_arrays(shape, per_row, rows)?;
                     changed += db
                         .execute_bound(&checked.sql, Params::PostgresText(&params))
                         .await?;
@@ -404,33 +432,20 @@ pub async fn execute(
                 }
             }
         }
-        let (sql, values) = compose(shape, dialect, &types, per_row, rows)?;
-        let known = prepared.last_batch.lock().ok().and_then(|last| {
-            last.as_ref()
-                .filter(|(text, _)| *text == sql)
-                .map(|(_, checked)| checked.clone())
-        });
-        let checked: Arc<Checked> = match known
-            .map(Ok)
-            .unwrap_or_else(|| guard::check(&sql, dialect, grants).map(Arc::new))
-        {
-            Ok(checked) => {
-                if let Ok(mut last) = prepared.last_batch.lock() {
-                    *last = Some((sql, checked.clone()));
-                }
-                checked
-            }
+        let checked = checked_once(prepared, rows.len(), dialect, grants, || {
+            compose(shape, dialect, &types, per_row, rows.len()).map(Some)
+        })?;
+        let checked = match checked {
+            Some(checked) => checked,
             // Not expected (the parts were checked): the batch runs row by row instead.
-            Err(denied) if changed == 0 => {
-                tracing::debug!("a batch statement was refused, running row by row: {denied}");
-                return Ok(None);
-            }
-            Err(denied) => {
-                return Err(SqlError::Invalid(format!(
-                    "the batch could not be finished as one statement: {denied}"
-                )));
+            None if changed == 0 => return Ok(None),
+            None => {
+                return Err(SqlError::Invalid(
+                    "the batch could not be finished as one statement".into(),
+                ));
             }
         };
+        let values = compose_values(shape, per_row, rows);
         changed += match dialect {
             Dialect::Postgres => {
                 let texts: Vec<Option<String>> = values
@@ -491,13 +506,14 @@ mod tests {
     fn the_composed_statements_carry_every_row() {
         let batch = rows(&[7, 8]);
         let types = vec!["integer".to_string(), "bigint".to_string()];
-        let (sql, values) = compose(&update(), Dialect::Postgres, &types, 2, &batch).unwrap();
+        let sql = compose(&update(), Dialect::Postgres, &types, 2, batch.len()).unwrap();
+        let values = compose_values(&update(), 2, &batch);
         assert_eq!(
             sql,
             "UPDATE t SET a = _runner_batch._runner_p1 FROM (VALUES (CAST(CAST($1 AS TEXT) AS integer), CAST(CAST($2 AS TEXT) AS bigint)), (CAST(CAST($3 AS TEXT) AS integer), CAST(CAST($4 AS TEXT) AS bigint))) AS _runner_batch (_runner_p1, _runner_p2) WHERE id = _runner_batch._runner_p2"
         );
         assert_eq!(values.len(), 4);
-        let (sql, _) = compose(&update(), Dialect::Mysql, &[], 2, &batch).unwrap();
+        let sql = compose(&update(), Dialect::Mysql, &[], 2, batch.len()).unwrap();
         assert_eq!(
             sql,
             "UPDATE t SET a = CASE id WHEN $2 THEN $1 WHEN $4 THEN $3 END WHERE id IN ($2, $4)"
@@ -507,7 +523,8 @@ mod tests {
             head: "INSERT INTO t (a, b) VALUES ".into(),
             row: "($2, lower($1))".into(),
         };
-        let (sql, values) = compose(&insert, Dialect::Mysql, &[], 2, &batch).unwrap();
+        let sql = compose(&insert, Dialect::Mysql, &[], 2, batch.len()).unwrap();
+        let values = compose_values(&insert, 2, &batch);
         assert_eq!(
             sql,
             "INSERT INTO t (a, b) VALUES ($2, lower($1)), ($4, lower($3))"
@@ -522,7 +539,8 @@ mod tests {
             key: "id".into(),
             key_parameter: 2,
         };
-        let (sql, values) = compose(&delete, Dialect::Postgres, &types, 2, &batch).unwrap();
+        let sql = compose(&delete, Dialect::Postgres, &types, 2, batch.len()).unwrap();
+        let values = compose_values(&delete, 2, &batch);
         assert_eq!(
             sql,
             "DELETE FROM t WHERE id IN (CAST(CAST($1 AS TEXT) AS bigint), CAST(CAST($2 AS TEXT) AS bigint))"
@@ -532,15 +550,20 @@ mod tests {
 
     #[test]
     fn postgres_takes_a_batch_as_one_array_per_parameter() {
+        let values = [
+            Value::Text("a\"b\\c".into()),
+            Value::Null,
+            Value::Text(String::new()),
+            Value::Integer(-4),
+        ];
         assert_eq!(
-            array_literal(&[Some("a\"b\\c".into()), None, Some(String::new())]),
-            "{\"a\\\"b\\\\c\",NULL,\"\"}"
+            array_literal(values.iter().map(Some).chain([None])).unwrap(),
+            "{\"a\\\"b\\\\c\",NULL,\"\",\"-4\",NULL}"
         );
         let batch = rows(&[7, 8]);
         let types = vec!["integer".to_string(), "bigint".to_string()];
-        let (sql, params) = compose_postgres(&update(), &types, 2, &batch)
-            .unwrap()
-            .unwrap();
+        let sql = compose_postgres(&update(), &types, 2).unwrap().unwrap();
+        let params = postgres_arrays(&update(), 2, &batch).unwrap();
         assert_eq!(
             sql,
             "UPDATE t SET a = _runner_batch._runner_p1 FROM unnest(CAST(CAST($1 AS TEXT) AS integer[]), CAST(CAST($2 AS TEXT) AS bigint[])) AS _runner_batch (_runner_p1, _runner_p2) WHERE id = _runner_batch._runner_p2"
@@ -553,10 +576,6 @@ mod tests {
             ]
         );
         let arrays = vec!["integer[]".to_string(), "bigint".to_string()];
-        assert!(
-            compose_postgres(&update(), &arrays, 2, &batch)
-                .unwrap()
-                .is_none()
-        );
+        assert!(compose_postgres(&update(), &arrays, 2).unwrap().is_none());
     }
 }

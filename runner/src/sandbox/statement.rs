@@ -24,9 +24,10 @@ pub struct Prepared {
     pub(super) implied_checked: OnceLock<()>,
     /// Set once PostgreSQL's plan of it was found within the grants.
     pub(super) plan_checked: OnceLock<()>,
-    /// The last statement a batch of it was joined into, and the guard's check of it: a
-    /// transform's batches are mostly of one size, so most are checked once.
-    pub(super) last_batch: Mutex<Option<(String, Arc<Checked>)>>,
+    /// The statements batches of it were joined into, by the batch's count of rows, checked
+    /// by the guard: a transform's batches are mostly of one or two sizes, so most are
+    /// written and checked once.
+    batches: Mutex<Vec<(usize, Arc<Checked>)>>,
 }
 
 /// How a statement is sent to PostgreSQL.
@@ -60,7 +61,7 @@ pub fn prepare(sql: &str, dialect: Dialect, grants: &Grants) -> Result<Prepared,
         postgres: OnceLock::new(),
         implied_checked: OnceLock::new(),
         plan_checked: OnceLock::new(),
-        last_batch: Mutex::new(None),
+        batches: Mutex::new(Vec::new()),
     })
 }
 
@@ -90,15 +91,36 @@ impl Prepared {
         self.checked.keyset.as_ref()
     }
 
+    /// The statement a batch of `count` rows was joined into before, if it is kept.
+    pub(super) fn batch_statement(&self, count: usize) -> Option<Arc<Checked>> {
+        let batches = self.batches.lock().ok()?;
+        batches
+            .iter()
+            .find(|(kept, _)| *kept == count)
+            .map(|(_, checked)| checked.clone())
+    }
+
+    /// Keeps the statement a batch of `count` rows is joined into (the last few counts).
+    pub(super) fn keep_batch_statement(&self, count: usize, checked: Arc<Checked>) {
+        const KEPT: usize = 4;
+        if let Ok(mut batches) = self.batches.lock() {
+            if batches.len() == KEPT {
+                batches.remove(0);
+            }
+            batches.push((count, checked));
+        }
+    }
+
     /// About how many bytes the host holds for this statement, for the cache's bound.
     pub fn held_bytes(&self) -> usize {
         let postgres = self.postgres.get().map_or(0, |form| {
             form.sql.len() + form.columns.iter().map(String::len).sum::<usize>()
         });
-        let batch = self.last_batch.lock().map_or(0, |last| {
-            last.as_ref().map_or(0, |(sql, checked)| {
-                sql.len() + checked.sql.len() + 8 * checked.slots.len()
-            })
+        let batch = self.batches.lock().map_or(0, |batches| {
+            batches
+                .iter()
+                .map(|(_, checked)| checked.sql.len() + 8 * checked.slots.len())
+                .sum()
         });
         std::mem::size_of::<Self>()
             + batch
@@ -141,14 +163,24 @@ impl Prepared {
 /// A value as the text PostgreSQL's input function for its column's type reads: what a
 /// literal of the value would say, bound as a text parameter. `None` for NULL.
 pub fn postgres_text(value: &Value) -> Result<Option<String>, StatementError> {
+    Ok(postgres_text_ref(value)?.map(std::borrow::Cow::into_owned))
+}
+
+/// [`postgres_text`], borrowed where the value already is that text.
+pub fn postgres_text_ref(
+    value: &Value,
+) -> Result<Option<std::borrow::Cow<'_, str>>, StatementError> {
+    use std::borrow::Cow;
     Ok(Some(match value {
         Value::Null => return Ok(None),
-        Value::Boolean(b) => if *b { "true" } else { "false" }.to_string(),
-        Value::Integer(i) => i.to_string(),
-        Value::Real(x) if x.is_nan() => "NaN".into(),
-        Value::Real(x) if x.is_infinite() => if *x > 0.0 { "Infinity" } else { "-Infinity" }.into(),
+        Value::Boolean(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
+        Value::Integer(i) => Cow::Owned(i.to_string()),
+        Value::Real(x) if x.is_nan() => Cow::Borrowed("NaN"),
+        Value::Real(x) if x.is_infinite() => {
+            Cow::Borrowed(if *x > 0.0 { "Infinity" } else { "-Infinity" })
+        }
         // Exponent form with the shortest digits that read back as the same double.
-        Value::Real(x) => format!("{x:e}"),
+        Value::Real(x) => Cow::Owned(format!("{x:e}")),
         Value::Decimal(original) => {
             let text = original.trim();
             if !is_decimal(text) {
@@ -156,9 +188,9 @@ pub fn postgres_text(value: &Value) -> Result<Option<String>, StatementError> {
                     "'{original}' is not a decimal number"
                 )));
             }
-            text.to_string()
+            Cow::Borrowed(text)
         }
-        Value::Blob(bytes) => format!("\\x{}", hex::encode(bytes)),
+        Value::Blob(bytes) => Cow::Owned(format!("\\x{}", hex::encode(bytes))),
         Value::Text(text)
         | Value::Date(text)
         | Value::Time(text)
@@ -170,7 +202,7 @@ pub fn postgres_text(value: &Value) -> Result<Option<String>, StatementError> {
                     "PostgreSQL text cannot hold a NUL character; use a blob".into(),
                 ));
             }
-            text.clone()
+            Cow::Borrowed(text.as_str())
         }
     }))
 }
