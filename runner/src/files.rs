@@ -1,8 +1,9 @@
-//! Writing a file whole or not at all, for the files several runners may read while one
-//! writes: compiled components in the cache, `transforms.lock`, built modules, the guest SDK. A
-//! leaf, as both `sandbox` (the cache) and `transforms` (the rest) write such files.
+//! Files runner keeps: written whole or not at all (for the files several runners may read
+//! while one writes: compiled components in the cache, `transforms.lock`, built modules, the
+//! guest SDK), and the user's cache folder, private to the user. A leaf, as `sandbox` (compiled
+//! components), `revision` (the headers' index) and `transforms` keep such files.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it over `path`, so that a
@@ -24,6 +25,93 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&temp);
     }
     written
+}
+
+/// Where runner caches what it can make again (compiled components, revision headers):
+/// `RUNNER_CACHE_DIR`, else `$XDG_CACHE_HOME/runner`, else `~/.cache/runner`.
+pub fn cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("RUNNER_CACHE_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join("runner"))
+}
+
+/// Why a folder is not one to keep this user's private files in.
+#[derive(Debug, thiserror::Error)]
+pub enum NotPrivate {
+    #[error("{context} {}: {source}", path.display())]
+    Io {
+        context: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Someone else could have written it.
+    #[error("{} is {problem}", path.display())]
+    Shared { path: PathBuf, problem: String },
+    /// Owners and modes are only checked on Unix.
+    #[cfg(not(unix))]
+    #[error("file owners cannot be checked on this platform")]
+    Unsupported,
+}
+
+/// Creates `dir` if missing (readable by this user alone), then checks it is a folder this
+/// user owns that neither group nor others can write.
+#[cfg(unix)]
+pub fn private_dir(dir: &Path) -> Result<(), NotPrivate> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let io = |context| {
+        let path = dir.to_path_buf();
+        move |source| NotPrivate::Io {
+            context,
+            path,
+            source,
+        }
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io("creating"))?;
+    let metadata = std::fs::metadata(dir).map_err(io("reading"))?;
+    let refused = |problem: String| NotPrivate::Shared {
+        path: dir.to_path_buf(),
+        problem,
+    };
+    if !metadata.is_dir() {
+        return Err(refused("not a folder".into()));
+    }
+    owned_by_me(&metadata).map_err(refused)?;
+    if metadata.mode() & 0o022 != 0 {
+        return Err(refused(format!(
+            "writable by its group or others (mode {:o})",
+            metadata.mode() & 0o777
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+pub fn private_dir(_dir: &Path) -> Result<(), NotPrivate> {
+    Err(NotPrivate::Unsupported)
+}
+
+/// Ok if this process's user owns what `metadata` describes.
+#[cfg(unix)]
+pub fn owned_by_me(metadata: &std::fs::Metadata) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if metadata.uid() == me {
+        Ok(())
+    } else {
+        Err(format!(
+            "owned by user {}, not by this user ({me})",
+            metadata.uid()
+        ))
+    }
 }
 
 #[cfg(test)]

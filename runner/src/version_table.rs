@@ -404,33 +404,58 @@ pub async fn history(db: &mut Db, limit: Option<usize>) -> Result<Vec<HistoryEnt
     let limit = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
     let rows = db
         .query(
+            &format!("SELECT {HISTORY_COLUMNS} FROM {HISTORY_TABLE} ORDER BY id DESC{limit}"),
+            &[],
+        )
+        .await?;
+    Ok(rows.rows.iter().map(|row| history_entry(row)).collect())
+}
+
+/// The columns a [`HistoryEntry`] is read from, in order.
+const HISTORY_COLUMNS: &str = "id, revision, direction, status, checksum, started_at, duration_ms, \
+     steps_applied, steps_total, error, runner_version";
+
+/// [`half_done`] of the whole history, asking the database for those rows alone: what
+/// `current` and `status` need, however long the history is.
+pub async fn half_done_entries(db: &mut Db) -> Result<Vec<HistoryEntry>, DbError> {
+    if !exists(db).await? {
+        return Ok(Vec::new());
+    }
+    let rows = db
+        .query(
             &format!(
-                "SELECT id, revision, direction, status, checksum, started_at, duration_ms, \
-                 steps_applied, steps_total, error, runner_version FROM {HISTORY_TABLE} ORDER BY id DESC{limit}"
+                "SELECT {HISTORY_COLUMNS} FROM {HISTORY_TABLE} AS h \
+                 WHERE (status IN ('{}', '{}') OR (status = '{}' AND steps_applied > 0)) \
+                 AND id = (SELECT max(id) FROM {HISTORY_TABLE} AS later WHERE later.revision = h.revision) \
+                 ORDER BY id DESC",
+                Status::Running.as_str(),
+                Status::Incomplete.as_str(),
+                Status::Failed.as_str(),
             ),
             &[],
         )
         .await?;
-    Ok(rows
-        .rows
-        .iter()
-        .map(|row| HistoryEntry {
-            id: row[0].as_i64().unwrap_or_default(),
-            revision: row[1].to_text().unwrap_or_default(),
-            direction: row[2].to_text().unwrap_or_default(),
-            status: row[3]
-                .as_str()
-                .and_then(Status::parse)
-                .unwrap_or(Status::Failed),
-            checksum: row[4].to_text(),
-            started_at: started_text(&row[5]),
-            duration_ms: row[6].as_i64().unwrap_or_default(),
-            steps_applied: row[7].as_i64().unwrap_or_default(),
-            steps_total: row[8].as_i64().unwrap_or_default(),
-            error: row[9].to_text(),
-            runner_version: row[10].to_text().unwrap_or_default(),
-        })
-        .collect())
+    Ok(rows.rows.iter().map(|row| history_entry(row)).collect())
+}
+
+/// One row of the history, as [`HISTORY_COLUMNS`] reads it.
+fn history_entry(row: &[Value]) -> HistoryEntry {
+    HistoryEntry {
+        id: row[0].as_i64().unwrap_or_default(),
+        revision: row[1].to_text().unwrap_or_default(),
+        direction: row[2].to_text().unwrap_or_default(),
+        status: row[3]
+            .as_str()
+            .and_then(Status::parse)
+            .unwrap_or(Status::Failed),
+        checksum: row[4].to_text(),
+        started_at: started_text(&row[5]),
+        duration_ms: row[6].as_i64().unwrap_or_default(),
+        steps_applied: row[7].as_i64().unwrap_or_default(),
+        steps_total: row[8].as_i64().unwrap_or_default(),
+        error: row[9].to_text(),
+        runner_version: row[10].to_text().unwrap_or_default(),
+    }
 }
 
 /// The checksum each revision was last applied, stamped or repaired with, from the history
@@ -475,6 +500,47 @@ pub fn half_done(history: &[HistoryEntry]) -> Vec<&HistoryEntry> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_half_done_rows_are_what_the_whole_history_says() {
+        let url = "sqlite::memory:".parse().unwrap();
+        let mut db = Db::connect(&url, &Default::default()).await.unwrap();
+        assert!(
+            half_done_entries(&mut db).await.unwrap().is_empty(),
+            "no table yet"
+        );
+        ensure(&mut db).await.unwrap();
+        let at = Utc::now();
+        let rows = [
+            // a: failed after a step had committed, then applied: done.
+            ("a", Status::Failed, 1),
+            ("a", Status::Applied, 2),
+            // b: applied, then a run died half way: half done.
+            ("b", Status::Applied, 2),
+            ("b", Status::Running, 1),
+            // c: failed before any step: nothing to finish.
+            ("c", Status::Failed, 0),
+            // d: incomplete; e: failed after a step.
+            ("d", Status::Incomplete, 1),
+            ("e", Status::Failed, 3),
+        ];
+        for (revision, status, steps_applied) in rows {
+            let entry = NewEntry {
+                steps_applied,
+                ..NewEntry::new(revision, "up", status, at)
+            };
+            insert(&mut db, &entry).await.unwrap();
+        }
+        let history = history(&mut db, None).await.unwrap();
+        let whole: Vec<&str> = half_done(&history)
+            .into_iter()
+            .map(|e| e.revision.as_str())
+            .collect();
+        assert_eq!(whole, ["e", "d", "b"]);
+        let asked = half_done_entries(&mut db).await.unwrap();
+        let asked: Vec<&str> = asked.iter().map(|e| e.revision.as_str()).collect();
+        assert_eq!(asked, whole);
+    }
 
     #[test]
     fn started_at_reads_back_the_same_on_every_database() {

@@ -73,7 +73,7 @@ enum HeadInfo {
 /// Prints the database's heads. Looking does not create a SQLite file: a missing one is a
 /// database at base. Exits 1 while a revision is half applied.
 pub async fn run(cx: &Context, _args: &Args) -> anyhow::Result<i32> {
-    let repo = cx.repository()?;
+    let repo = cx.repository_headers()?;
     let url = cx.config.database_url()?;
     let (rows, half) = cx.database_state(&repo).await?;
     let effective = effective_heads(&repo, &rows);
@@ -106,7 +106,7 @@ struct Status {
 /// Prints where the database is and what `upgrade` would do; exits 1 while a revision is half
 /// applied.
 pub async fn status(cx: &Context, _args: &StatusArgs) -> anyhow::Result<i32> {
-    let repo = cx.repository()?;
+    let repo = cx.repository_headers()?;
     let url = cx.config.database_url()?;
     let (rows, half) = cx.database_state(&repo).await?;
     let applied = repo.graph.applied_from_rows(&rows)?;

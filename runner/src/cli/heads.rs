@@ -15,7 +15,7 @@ pub struct BranchesArgs {}
 
 /// Prints the heads.
 pub fn heads(cx: &Context, _args: &HeadsArgs) -> anyhow::Result<i32> {
-    let repo = cx.repository()?;
+    let repo = cx.repository_headers()?;
     let heads: Vec<_> = repo
         .graph
         .heads()
@@ -46,7 +46,7 @@ struct BranchPoint {
 
 /// Prints each branch point with its children.
 pub fn branches(cx: &Context, _args: &BranchesArgs) -> anyhow::Result<i32> {
-    let repo = cx.repository()?;
+    let repo = cx.repository_headers()?;
     let points: Vec<BranchPoint> = repo
         .graph
         .branch_points()

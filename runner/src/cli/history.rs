@@ -180,7 +180,7 @@ struct Entry {
 
 /// Prints the history.
 pub async fn run(cx: &Context, args: &Args) -> anyhow::Result<i32> {
-    let repo = cx.repository()?;
+    let repo = cx.repository_headers()?;
     let wanted = in_range(&repo, args.range.as_deref())?;
     let mut ids: Vec<String> = repo.graph.sorted(&wanted)?;
     ids.reverse();

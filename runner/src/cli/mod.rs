@@ -141,6 +141,12 @@ impl Context {
         Ok(Repository::load(&self.config.versions_dir())?)
     }
 
+    /// The revisions' graph and headers, without their steps (see
+    /// [`Repository::load_headers`]): for the commands that only look.
+    pub fn repository_headers(&self) -> anyhow::Result<Repository> {
+        Ok(Repository::load_headers(&self.config.versions_dir())?)
+    }
+
     /// The transform modules `repo`'s revisions run, verified against `transforms.lock`, and
     /// built first where missing or stale if `policy` allows.
     pub async fn modules(
@@ -185,12 +191,12 @@ impl Context {
             Err(e) => return Err(e),
         };
         let heads = version_table::heads(&mut db).await?;
-        let history = version_table::history(&mut db, None).await?;
-        let half = version_table::half_done(&history)
+        let half = version_table::half_done_entries(&mut db)
+            .await?
             .into_iter()
             .map(|entry| {
                 let why = crate::exec::why_step_by_step(repo, &db.info, &entry.revision);
-                crate::exec::HalfApplied::new(entry, why)
+                crate::exec::HalfApplied::new(&entry, why)
             })
             .collect();
         db.close().await?;

@@ -3,6 +3,7 @@
 //! database is touched: YAML, graph, and every step against the schema it will meet.
 
 pub mod graph;
+pub mod index;
 pub mod load;
 pub mod source;
 mod step_entry;
@@ -127,8 +128,29 @@ impl Repository {
         Self::from_revisions(versions_dir, load::load_dir(versions_dir)?)
     }
 
+    /// The revisions in `versions_dir` for a command that needs only the graph and the
+    /// revisions' headers (id, parents, message, ...), not their steps: from the headers'
+    /// cache when every file is as it was (`index.rs`), else loaded and validated in full.
+    /// Its revisions may have no steps: never plan or run from it.
+    pub fn load_headers(versions_dir: &Path) -> Result<Self, SourceError> {
+        index::load(versions_dir, crate::files::cache_dir().as_deref())
+    }
+
+    /// A repository of revisions known to form a valid history (their headers, cached after a
+    /// full load): the graph is built, the steps are not replayed.
+    fn from_headers(dir: &Path, revisions: Vec<Revision>) -> Result<Self, SourceError> {
+        Self::unvalidated(dir, revisions)
+    }
+
     /// Builds a repository from parsed revisions, checking the graph and replaying every step.
     pub fn from_revisions(dir: &Path, revisions: Vec<Revision>) -> Result<Self, SourceError> {
+        let repo = Self::unvalidated(dir, revisions)?;
+        repo.validate()?;
+        Ok(repo)
+    }
+
+    /// The repository of `revisions`, its graph built and checked.
+    fn unvalidated(dir: &Path, revisions: Vec<Revision>) -> Result<Self, SourceError> {
         let specs = revisions
             .iter()
             .map(|r| NodeSpec {
@@ -144,13 +166,11 @@ impl Repository {
         for revision in revisions {
             by_id.insert(revision.id.clone(), revision);
         }
-        let repo = Self {
+        Ok(Self {
             dir: dir.to_path_buf(),
             revisions: by_id,
             graph,
-        };
-        repo.validate()?;
-        Ok(repo)
+        })
     }
 
     /// This repository with `revision` added, checked as if it had been loaded with the others:

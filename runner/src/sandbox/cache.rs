@@ -18,7 +18,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use rand::TryRng;
 use sha2::Sha256;
 
-use crate::files::write_atomic;
+use crate::files::{NotPrivate, owned_by_me, private_dir, write_atomic};
 
 /// The secret key's file, in the cache folder.
 const KEY_FILE: &str = "key";
@@ -144,52 +144,22 @@ fn hmac_sha256(key: &[u8]) -> Option<Hmac<Sha256>> {
     Hmac::<Sha256>::new_from_slice(key).ok()
 }
 
-/// Creates `dir` if missing (readable by this user alone), then checks it is a folder this
-/// user owns that neither group nor others can write.
-#[cfg(unix)]
-fn private_dir(dir: &Path) -> Result<(), CacheRefused> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(io("creating", dir))?;
-    let metadata = std::fs::metadata(dir).map_err(io("reading", dir))?;
-    let refused = |problem: String| CacheRefused::NotPrivate {
-        path: dir.to_path_buf(),
-        problem,
-    };
-    if !metadata.is_dir() {
-        return Err(refused("not a folder".into()));
-    }
-    owned_by_me(&metadata).map_err(refused)?;
-    if metadata.mode() & 0o022 != 0 {
-        return Err(refused(format!(
-            "writable by its group or others (mode {:o})",
-            metadata.mode() & 0o777
-        )));
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn private_dir(_dir: &Path) -> Result<(), CacheRefused> {
-    Err(CacheRefused::Unsupported)
-}
-
-/// Ok if this process's user owns what `metadata` describes.
-#[cfg(unix)]
-fn owned_by_me(metadata: &std::fs::Metadata) -> Result<(), String> {
-    use std::os::unix::fs::MetadataExt;
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let me = unsafe { libc::geteuid() };
-    if metadata.uid() == me {
-        Ok(())
-    } else {
-        Err(format!(
-            "owned by user {}, not by this user ({me})",
-            metadata.uid()
-        ))
+impl From<NotPrivate> for CacheRefused {
+    fn from(error: NotPrivate) -> Self {
+        match error {
+            NotPrivate::Io {
+                context,
+                path,
+                source,
+            } => CacheRefused::Io {
+                context,
+                path,
+                source,
+            },
+            NotPrivate::Shared { path, problem } => CacheRefused::NotPrivate { path, problem },
+            #[cfg(not(unix))]
+            NotPrivate::Unsupported => CacheRefused::Unsupported,
+        }
     }
 }
 

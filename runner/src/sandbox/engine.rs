@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -82,15 +82,7 @@ fn create() -> Result<Sandbox, EngineError> {
 }
 
 /// Where compiled components are kept: `RUNNER_CACHE_DIR`, else the user's cache folder.
-pub fn cache_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("RUNNER_CACHE_DIR") {
-        return Some(PathBuf::from(dir));
-    }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
-    Some(base.join("runner"))
-}
+pub use crate::files::cache_dir;
 
 /// The disk cache in `dir`, or `None` (saying why at debug level) when it cannot be trusted:
 /// the run then compiles in memory.
@@ -184,6 +176,8 @@ impl Sandbox {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     /// The smallest valid component: it compiles, and serializes, like any other.
