@@ -35,6 +35,7 @@ async fn every_column_of_the_benchmark_backfills_every_row_on_every_database() {
             2500,
             &Column::ALL,
             alembic.as_ref(),
+            1,
         )
         .await
         else {

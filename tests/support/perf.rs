@@ -400,8 +400,57 @@ async fn connect(test_db: &TestDb) -> Db {
         .unwrap_or_else(|e| panic!("connect to {}: {e}", test_db.url))
 }
 
+/// One run of `column` on a fresh copy of `template`, whose rows it then checks; `None` for
+/// the Alembic column without an environment.
+async fn run_column(
+    tools: &Tools,
+    project: &BackfillProject,
+    template: &TestDb,
+    column: Column,
+    rows: usize,
+    alembic: Option<&Alembic>,
+) -> Option<Measured> {
+    let dialect = template.dialect;
+    let copy = template.copy().await;
+    let url = copy.url_arg();
+    let command = match column {
+        Column::PerRow | Column::Batch | Column::Helper => {
+            project.set_mode(match column {
+                Column::PerRow => "rows",
+                Column::Batch => "batch",
+                _ => "helper",
+            });
+            project.runner(tools, &url, &["upgrade", "--no-build", "-q"])
+        }
+        Column::Native | Column::SetBased => {
+            let mut command = Command::new(&tools.helper);
+            let mode = if column == Column::Native {
+                "native"
+            } else {
+                "set"
+            };
+            command.args([mode, url.as_str()]);
+            command
+        }
+        Column::Alembic => alembic?.upgrade(&url),
+    };
+    let result = measure(tools, command);
+    let mut db = connect(&copy).await;
+    let wrong = crate::count(&mut db, wrong_rows_sql(dialect)).await;
+    let total = crate::count(&mut db, "SELECT count(*) FROM people").await;
+    db.close().await.ok();
+    assert_eq!(
+        (wrong, total),
+        (0, rows as i64),
+        "{dialect}: {} left {wrong} of {total} rows wrong",
+        column.name()
+    );
+    Some(result)
+}
+
 /// Runs every column in `columns` on `dialect` over `rows` rows, each on a fresh copy of one
-/// prepared database, and checks each copy's rows afterwards. `None` when the database is not
+/// prepared database, and checks each copy's rows afterwards; a column that takes under a
+/// minute runs `repeat` times and its best run counts. `None` when the database is not
 /// reachable (and not required).
 pub async fn data_path(
     tools: &Tools,
@@ -410,6 +459,7 @@ pub async fn data_path(
     rows: usize,
     columns: &[Column],
     alembic: Option<&Alembic>,
+    repeat: usize,
 ) -> Option<DataPathResult> {
     let template = TestDb::new(dialect).await?;
     let url = template.url_arg();
@@ -441,44 +491,23 @@ pub async fn data_path(
     }
     let mut measured = Vec::new();
     for &column in columns {
-        let copy = template.copy().await;
-        let url = copy.url_arg();
-        let command = match column {
-            Column::PerRow | Column::Batch | Column::Helper => {
-                project.set_mode(match column {
-                    Column::PerRow => "rows",
-                    Column::Batch => "batch",
-                    _ => "helper",
-                });
-                project.runner(tools, &url, &["upgrade", "--no-build", "-q"])
+        let mut best: Option<Measured> = None;
+        let mut runs = 0;
+        // A column that runs in under a minute runs `repeat` times, each on a fresh copy, and
+        // its best run counts: this shared machine's noise is a third of a run's time.
+        while runs < repeat.max(1) && best.is_none_or(|b| b.seconds < 60.0) {
+            runs += 1;
+            let Some(measured) = run_column(tools, project, &template, column, rows, alembic).await
+            else {
+                break;
+            };
+            if best.is_none_or(|b| measured.seconds < b.seconds) {
+                best = Some(measured);
             }
-            Column::Native | Column::SetBased => {
-                let mut command = Command::new(&tools.helper);
-                let mode = if column == Column::Native {
-                    "native"
-                } else {
-                    "set"
-                };
-                command.args([mode, url.as_str()]);
-                command
-            }
-            Column::Alembic => match alembic {
-                Some(alembic) => alembic.upgrade(&url),
-                None => continue,
-            },
-        };
-        let result = measure(tools, command);
-        let mut db = connect(&copy).await;
-        let wrong = crate::count(&mut db, wrong_rows_sql(dialect)).await;
-        let total = crate::count(&mut db, "SELECT count(*) FROM people").await;
-        db.close().await.ok();
-        assert_eq!(
-            (wrong, total),
-            (0, rows as i64),
-            "{dialect}: {} left {wrong} of {total} rows wrong",
-            column.name()
-        );
-        measured.push((column, result));
+        }
+        if let Some(best) = best {
+            measured.push((column, best));
+        }
     }
     Some(DataPathResult {
         dialect,
@@ -488,7 +517,8 @@ pub async fn data_path(
 }
 
 /// Writes `count` revisions into `dir`/migrations/versions, each a small `create_table` on the
-/// one before.
+/// one before, last changed an hour ago (as a project's history is: runner does not trust its
+/// headers' cache with a file changed in the last seconds).
 pub fn generate_history(dir: &Path, count: usize) {
     let versions = dir.join("migrations/versions");
     std::fs::create_dir_all(&versions).expect("versions folder");
@@ -496,13 +526,20 @@ pub fn generate_history(dir: &Path, count: usize) {
     for i in 0..count {
         let id = format!("{:012x}", 0xa000_0000_0000_u64 + i as u64);
         let parents = parent.as_deref().unwrap_or_default();
+        let path = versions.join(format!("{id}_t{i}.yaml"));
         std::fs::write(
-            versions.join(format!("{id}_t{i}.yaml")),
+            &path,
             format!(
                 "revision: {id}\nparents: [{parents}]\nmessage: table {i}\nupgrade:\n  - create_table: {{table: t{i}, columns: [{{name: id, type: integer, primary_key: true}}, {{name: name, type: string(50)}}]}}\n"
             ),
         )
         .expect("revision file");
+        let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|file| file.set_modified(an_hour_ago))
+            .expect("file time");
         parent = Some(id);
     }
 }

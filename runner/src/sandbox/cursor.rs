@@ -110,38 +110,7 @@ pub async fn open_cursor(
                     exhausted: false,
                 });
             }
-            let rowid = rowid_alias(&columns).ok_or_else(|| {
-                SqlError::Invalid(
-                    "a cursor's query cannot have columns named rowid, _rowid_ and oid all at once"
-                        .into(),
-                )
-            })?;
-            // The table has no INTEGER PRIMARY KEY: its rowids number the rows in the order
-            // the query returns them (its ORDER BY holds).
-            sqlite(db, session, |conn| {
-                session.checker.trusted(|| {
-                    let mut create =
-                        conn.prepare(&format!("CREATE TEMP TABLE {quoted} AS {sql}"))?;
-                    bind(&mut create, &ordered)?;
-                    let created = create.raw_execute();
-                    drop(create);
-                    // The schema changed: statements prepared before are compiled again
-                    // (checked by the authorizer, which stays installed) rather than kept.
-                    conn.flush_prepared_statement_cache();
-                    created?;
-                    Ok(())
-                })
-            })
-            .await?;
-            let page = format!(
-                "SELECT {rowid}, * FROM temp.{quoted} WHERE {rowid} > ?1 ORDER BY {rowid} LIMIT ?2"
-            );
-            let place = Place::SqliteTable {
-                name,
-                page,
-                last: 0,
-                kinds,
-            };
+            let place = sqlite_table(db, session, name, &columns, kinds, sql, &ordered).await?;
             (columns, place)
         }
         Dialect::Postgres => {
@@ -175,21 +144,9 @@ pub async fn open_cursor(
                     exhausted: false,
                 });
             }
-            if columns.iter().any(|c| c.eq_ignore_ascii_case("_runner_n")) {
-                return Err(SqlError::Invalid(
-                    "a cursor's query cannot have a column named _runner_n".into(),
-                ));
-            }
             let params = prepared.ordered(params)?;
-            // Rows are numbered in the order the query returns them (its ORDER BY holds).
-            db.execute_bound(
-                &format!(
-                    "CREATE TEMPORARY TABLE {quoted} (`_runner_n` BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY) {sql}"
-                ),
-                Params::Mysql(&params),
-            )
-            .await?;
-            (columns, Place::MysqlTable { name, last: 0 })
+            let place = mysql_table(db, name, &columns, prepared.sql(), &params).await?;
+            (columns, place)
         }
     };
     Ok(Cursor {
@@ -197,6 +154,77 @@ pub async fn open_cursor(
         place,
         exhausted: false,
     })
+}
+
+/// Copies the rows of `sql` (a transform's checked query, with its values) into a SQLite
+/// temporary table named `name`, read back in the query's order by rowid. The query is
+/// checked by the authorizer; the statement that keeps its rows is runner's own.
+async fn sqlite_table(
+    db: &mut Db,
+    session: &Session,
+    name: String,
+    columns: &[String],
+    kinds: Vec<ColumnKind>,
+    sql: &str,
+    ordered: &[&Value],
+) -> Result<Place, SqlError> {
+    let rowid = rowid_alias(columns).ok_or_else(|| {
+        SqlError::Invalid(
+            "a cursor's query cannot have columns named rowid, _rowid_ and oid all at once".into(),
+        )
+    })?;
+    let quoted = quote(session.dialect, &name);
+    sqlite(db, session, |conn| {
+        drop(authorizer::prepare(conn, sql, &session.checker)?);
+        session.checker.trusted(|| {
+            // The table has no INTEGER PRIMARY KEY: its rowids number the rows in the order
+            // the query returns them (its ORDER BY holds).
+            let mut create = conn.prepare(&format!("CREATE TEMP TABLE {quoted} AS {sql}"))?;
+            bind(&mut create, ordered.iter().copied())?;
+            let created = create.raw_execute();
+            drop(create);
+            // The schema changed: statements prepared before are compiled again (checked by
+            // the authorizer, which stays installed) rather than kept.
+            conn.flush_prepared_statement_cache();
+            created?;
+            Ok(())
+        })
+    })
+    .await?;
+    Ok(Place::SqliteTable {
+        page: format!(
+            "SELECT {rowid}, * FROM temp.{quoted} WHERE {rowid} > ?1 ORDER BY {rowid} LIMIT ?2"
+        ),
+        name,
+        last: 0,
+        kinds,
+    })
+}
+
+/// Copies the rows of `sql` (with its values, in placeholder order) into a MySQL temporary
+/// table named `name`, numbered in the query's order in `_runner_n`.
+async fn mysql_table(
+    db: &mut Db,
+    name: String,
+    columns: &[String],
+    sql: &str,
+    ordered: &[&Value],
+) -> Result<Place, SqlError> {
+    if columns.iter().any(|c| c.eq_ignore_ascii_case("_runner_n")) {
+        return Err(SqlError::Invalid(
+            "a cursor's query cannot have a column named _runner_n".into(),
+        ));
+    }
+    // Rows are numbered in the order the query returns them (its ORDER BY holds).
+    db.execute_bound(
+        &format!(
+            "CREATE TEMPORARY TABLE {} (`_runner_n` BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY) {sql}",
+            quote(Dialect::Mysql, &name)
+        ),
+        Params::Mysql(ordered),
+    )
+    .await?;
+    Ok(Place::MysqlTable { name, last: 0 })
 }
 
 /// The next rows of a cursor, at most `max` of them and `bytes` in all (an empty list once
@@ -437,7 +465,7 @@ async fn keyset_page(
             kinds.extend_from_slice(&keyset.kinds);
             let page = sqlite(db, session, |conn| {
                 let mut statement = authorizer::prepare(conn, &checked.sql, &session.checker)?;
-                bind(&mut statement, &ordered)?;
+                bind(&mut statement, ordered.iter().copied())?;
                 sqlite_rows(&mut statement, &kinds, bounds, None)
             })
             .await
@@ -487,61 +515,13 @@ async fn copy_rest(
         // Nothing read yet: all of the query.
         None => (original.sql(), original.ordered(&values)?),
     };
-    let quoted = quote(session.dialect, &keyset.name);
     let name = keyset.name.clone();
     let place = match session.dialect {
         Dialect::Sqlite => {
             let kinds = keyset.kinds.clone();
-            let rowid = rowid_alias(&cursor.columns).ok_or_else(|| {
-                SqlError::Invalid(
-                    "a cursor's query cannot have columns named rowid, _rowid_ and oid all at once"
-                        .into(),
-                )
-            })?;
-            sqlite(db, session, |conn| {
-                // The query is the transform's (checked as such); the table that keeps its
-                // rows is runner's.
-                drop(authorizer::prepare(conn, sql, &session.checker)?);
-                session.checker.trusted(|| {
-                    let mut create =
-                        conn.prepare(&format!("CREATE TEMP TABLE {quoted} AS {sql}"))?;
-                    bind(&mut create, &ordered)?;
-                    let created = create.raw_execute();
-                    drop(create);
-                    conn.flush_prepared_statement_cache();
-                    created?;
-                    Ok(())
-                })
-            })
-            .await?;
-            Place::SqliteTable {
-                name,
-                page: format!(
-                    "SELECT {rowid}, * FROM temp.{quoted} WHERE {rowid} > ?1 ORDER BY {rowid} LIMIT ?2"
-                ),
-                last: 0,
-                kinds,
-            }
+            sqlite_table(db, session, name, &cursor.columns, kinds, sql, &ordered).await?
         }
-        _ => {
-            if cursor
-                .columns
-                .iter()
-                .any(|c| c.eq_ignore_ascii_case("_runner_n"))
-            {
-                return Err(SqlError::Invalid(
-                    "a cursor's query cannot have a column named _runner_n".into(),
-                ));
-            }
-            db.execute_bound(
-                &format!(
-                    "CREATE TEMPORARY TABLE {quoted} (`_runner_n` BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY) {sql}"
-                ),
-                Params::Mysql(&ordered),
-            )
-            .await?;
-            Place::MysqlTable { name, last: 0 }
-        }
+        _ => mysql_table(db, name, &cursor.columns, sql, &ordered).await?,
     };
     cursor.place = place;
     Ok(())

@@ -339,11 +339,11 @@ impl ColumnKind {
 }
 
 /// Binds a statement's parameters, in order.
-pub(super) fn bind(
+pub(super) fn bind<'v>(
     statement: &mut rusqlite::Statement<'_>,
-    params: &[&Value],
+    params: impl IntoIterator<Item = &'v Value>,
 ) -> Result<(), DbError> {
-    for (index, param) in params.iter().enumerate() {
+    for (index, param) in params.into_iter().enumerate() {
         statement.raw_bind_parameter(index + 1, Param(param))?;
     }
     Ok(())
@@ -433,7 +433,7 @@ pub async fn query(
                 let mut statement = authorizer::prepare(conn, prepared.sql(), &session.checker)?;
                 let (columns, kinds) = columns_of(&statement);
                 // A value past SQLITE_LIMIT_LENGTH is refused as SQLite makes it.
-                bind(&mut statement, &params)?;
+                bind(&mut statement, params.iter().copied())?;
                 Ok(match sqlite_rows(&mut statement, &kinds, bounds, None)? {
                     Page::Rows(rows) => Bounded::Rows(Rows { columns, rows }),
                     Page::TooManyRows => Bounded::TooManyRows,
@@ -504,15 +504,16 @@ pub async fn execute_many(
     let mut changed = 0u64;
     match session.dialect {
         Dialect::Sqlite => {
-            let batch: Vec<Vec<&Value>> = batch
-                .iter()
-                .map(|params| prepared.ordered(params))
-                .collect::<Result<_, _>>()?;
+            // SQLite's placeholders are numbered: each row's first values, in order.
+            for params in batch {
+                prepared.check_params(params)?;
+            }
+            let count = prepared.parameters();
             changed = sqlite(db, session, |conn| {
                 let mut statement = authorizer::prepare(conn, prepared.sql(), &session.checker)?;
                 let mut changed = 0u64;
-                for params in &batch {
-                    bind(&mut statement, params)?;
+                for params in batch {
+                    bind(&mut statement, &params[..count])?;
                     changed += statement.raw_execute()? as u64;
                 }
                 Ok(changed)

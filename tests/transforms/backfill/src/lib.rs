@@ -15,10 +15,9 @@ fn split(full: &str) -> (&str, &str) {
 }
 
 fn changed(row: &Row<'_>) -> Result<Vec<Value>> {
-    let full: String = row.get("full_name")?;
-    let email: String = row.get("email")?;
-    let (first, last) = split(&full);
-    Ok(params![first, last, email.to_lowercase(), row.get::<i64>("id")?])
+    let (first, last) = split(row.text("full_name")?);
+    let email = row.text("email")?.to_lowercase();
+    Ok(params![first, last, email, row.get::<i64>("id")?])
 }
 
 fn up(db: &Db, args: &Args) -> Result<()> {
@@ -29,10 +28,9 @@ fn up(db: &Db, args: &Args) -> Result<()> {
                 .read(&["full_name", "email"])
                 .write(&["first_name", "last_name", "email"]),
             |row| {
-                let full: String = row.get("full_name")?;
-                let email: String = row.get("email")?;
-                let (first, last) = split(&full);
-                Ok(Some(params![first, last, email.to_lowercase()]))
+                let (first, last) = split(row.text("full_name")?);
+                let email = row.text("email")?.to_lowercase();
+                Ok(Some(params![first, last, email]))
             },
         )?;
         info!("backfilled {} people", done.written);
