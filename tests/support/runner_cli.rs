@@ -12,6 +12,11 @@
 use std::io::Write;
 use std::sync::Mutex;
 
+/// The allocator the `runner` binary has (runner/src/main.rs), so measurements of this build
+/// are measurements of that one.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn target(var: &str) -> Option<(String, usize)> {
     let text = std::env::var(var).ok()?;
     let (name, nth) = text.rsplit_once(':')?;

@@ -175,8 +175,7 @@ fn print_heads(repo: &Repository, rows: &[String]) {
 /// The branch tips the rows stand for; only the rows when some are unknown to the files.
 fn effective_heads(repo: &Repository, rows: &[String]) -> Vec<String> {
     repo.graph
-        .applied_from_rows(rows)
-        .and_then(|applied| repo.graph.effective_heads(&applied))
+        .effective_heads(rows)
         .unwrap_or_else(|_| rows.to_vec())
 }
 

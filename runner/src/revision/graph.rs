@@ -290,17 +290,27 @@ impl Graph {
         Ok(self.ids(nodes.into_iter().filter(|n| !covered.contains(n))))
     }
 
-    /// The tips of every branch `set` reaches: its revisions none of whose children are in
-    /// it. These are the version table's rows plus, as Alembic's `current` shows them, the
-    /// branch tips a `depends_on` absorbed (their row was dropped because an applied revision
-    /// of another branch depends on them).
-    pub fn effective_heads(&self, set: &HashSet<String>) -> Result<Vec<String>, GraphError> {
-        let nodes = self.set_of(set)?;
-        let inside: BTreeSet<usize> = nodes.iter().copied().collect();
+    /// The tips of every branch the revisions a version table's rows stand for reach (see
+    /// [`Graph::applied_from_rows`]): those none of whose children are applied. These are the
+    /// rows plus, as Alembic's `current` shows them, the branch tips a `depends_on` absorbed
+    /// (their row was dropped because an applied revision of another branch depends on them).
+    /// Found on the graph's numbers, not ids: `current` asks on every call.
+    pub fn effective_heads(&self, rows: &[String]) -> Result<Vec<String>, GraphError> {
+        let start = rows
+            .iter()
+            .map(|row| {
+                self.index
+                    .get(row.as_str())
+                    .copied()
+                    .ok_or_else(|| GraphError::UnknownApplied { id: row.clone() })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let applied = self.closure(start, Walk::Needs);
         Ok(self.ids(
-            nodes
-                .into_iter()
-                .filter(|&n| !self.nodes[n].children.iter().any(|c| inside.contains(c))),
+            applied
+                .iter()
+                .copied()
+                .filter(|&n| !self.nodes[n].children.iter().any(|c| applied.contains(c))),
         ))
     }
 
@@ -470,6 +480,31 @@ pub(crate) mod tests {
 
     fn strings(ids: &[&str]) -> Vec<String> {
         ids.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn effective_heads_are_the_rows_and_the_tips_a_dependency_absorbed() {
+        let g = graph(&[
+            ("a", &[], &[], &[]),
+            ("b", &["a"], &[], &[]),
+            ("c", &[], &[], &[]),
+            ("d", &["c"], &["b"], &[]),
+            ("e", &["d"], &[], &[]),
+        ])
+        .unwrap();
+        assert_eq!(
+            g.effective_heads(&strings(&["d"])).unwrap(),
+            strings(&["b", "d"])
+        );
+        assert_eq!(
+            g.effective_heads(&strings(&["b"])).unwrap(),
+            strings(&["b"])
+        );
+        assert_eq!(g.effective_heads(&[]).unwrap(), Vec::<String>::new());
+        assert!(matches!(
+            g.effective_heads(&strings(&["zz"])),
+            Err(GraphError::UnknownApplied { id }) if id == "zz"
+        ));
     }
 
     #[test]

@@ -180,9 +180,9 @@ fn matching(index: Index, listed: &[Listed]) -> Option<Vec<Header>> {
     same.then_some(index.headers)
 }
 
-/// A revision made of its header alone: no steps, no text.
-fn revision(dir: &Path, header: Header, no_text: &Arc<str>) -> Revision {
-    let path = Arc::new(dir.join(&header.stamp.name));
+/// A revision made of its header alone (no steps, no text), read from the file at `path`.
+fn revision(path: &Path, header: Header, no_text: &Arc<str>) -> Revision {
+    let path = Arc::new(path.to_path_buf());
     let at = SourceLoc::file(&path);
     Revision {
         id: header.id,
@@ -267,7 +267,8 @@ pub fn load(dir: &Path, cache: Option<&Path>) -> Result<Repository, SourceError>
         let no_text: Arc<str> = Arc::from("");
         let revisions = headers
             .into_iter()
-            .map(|h| revision(dir, h, &no_text))
+            .zip(&listed)
+            .map(|(header, (path, _))| revision(path, header, &no_text))
             .collect();
         if let Ok(repo) = Repository::from_headers(dir, revisions) {
             return Ok(repo);
