@@ -141,7 +141,7 @@ async fn main() {
             "\nData path: split full_name at its first space into first_name and last_name, \
              lower-case email, over {} rows; each column a whole process (start included) on a \
              fresh copy of the same table, its rows checked after it ran; a column under a minute \
-             runs {} times and its best run counts",
+             runs {} times (in rounds: every column, then again) and its best run counts",
             options.rows, options.repeat
         );
         for &dialect in &options.dialects {
