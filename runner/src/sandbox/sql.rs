@@ -504,16 +504,15 @@ pub async fn execute_many(
     let mut changed = 0u64;
     match session.dialect {
         Dialect::Sqlite => {
-            // SQLite's placeholders are numbered: each row's first values, in order.
-            for params in batch {
-                prepared.check_params(params)?;
-            }
-            let count = prepared.parameters();
+            let batch: Vec<&[Value]> = batch
+                .iter()
+                .map(|params| prepared.numbered(params))
+                .collect::<Result<_, _>>()?;
             changed = sqlite(db, session, |conn| {
                 let mut statement = authorizer::prepare(conn, prepared.sql(), &session.checker)?;
                 let mut changed = 0u64;
                 for params in batch {
-                    bind(&mut statement, &params[..count])?;
+                    bind(&mut statement, params)?;
                     changed += statement.raw_execute()? as u64;
                 }
                 Ok(changed)

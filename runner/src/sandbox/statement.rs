@@ -151,12 +151,21 @@ impl Prepared {
     /// The parameters in the order the statement's placeholders take them: MySQL's `?` by
     /// position, elsewhere `$n`/`?n` by number.
     pub fn ordered<'p>(&self, params: &'p [Value]) -> Result<Vec<&'p Value>, StatementError> {
-        self.check_params(params)?;
         Ok(match self.dialect {
             // In range: check_params saw `parameters` (the largest slot + 1) values.
-            Dialect::Mysql => self.checked.slots.iter().map(|s| &params[*s]).collect(),
-            Dialect::Postgres | Dialect::Sqlite => params[..self.parameters()].iter().collect(),
+            Dialect::Mysql => {
+                self.check_params(params)?;
+                self.checked.slots.iter().map(|s| &params[*s]).collect()
+            }
+            Dialect::Postgres | Dialect::Sqlite => self.numbered(params)?.iter().collect(),
         })
+    }
+
+    /// The values numbered placeholders (`$n`, `?n`: PostgreSQL and SQLite) take, in order,
+    /// without collecting them: for a batch, bound row by row.
+    pub fn numbered<'p>(&self, params: &'p [Value]) -> Result<&'p [Value], StatementError> {
+        self.check_params(params)?;
+        Ok(&params[..self.parameters()])
     }
 }
 
