@@ -156,9 +156,9 @@ pub async fn open_cursor(
     })
 }
 
-/// Copies the rows of `sql` (a transform's checked query, with its values) into a SQLite
-/// temporary table named `name`, read back in the query's order by rowid. The query is
-/// checked by the authorizer; the statement that keeps its rows is runner's own.
+/// Copies the rows of `sql` (a transform's query, with its values) into a SQLite temporary
+/// table named `name`, read back in the query's order by rowid. The caller has prepared `sql`
+/// with the authorizer; the statement that keeps its rows is runner's own, run trusted.
 async fn sqlite_table(
     db: &mut Db,
     session: &Session,
@@ -175,7 +175,6 @@ async fn sqlite_table(
     })?;
     let quoted = quote(session.dialect, &name);
     sqlite(db, session, |conn| {
-        drop(authorizer::prepare(conn, sql, &session.checker)?);
         session.checker.trusted(|| {
             // The table has no INTEGER PRIMARY KEY: its rowids number the rows in the order
             // the query returns them (its ORDER BY holds).
@@ -518,6 +517,12 @@ async fn copy_rest(
     let name = keyset.name.clone();
     let place = match session.dialect {
         Dialect::Sqlite => {
+            // The rest of the query is the transform's: checked as such before it is copied.
+            sqlite(db, session, |conn| {
+                drop(authorizer::prepare(conn, sql, &session.checker)?);
+                Ok(())
+            })
+            .await?;
             let kinds = keyset.kinds.clone();
             sqlite_table(db, session, name, &cursor.columns, kinds, sql, &ordered).await?
         }
