@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use runner::dialect_kind::Dialect;
-use runner_integration_tests::perf::{self, Alembic, BackfillProject, Column, Tools};
+use runner_integration_tests::perf::{self, Alembic, BackfillProject, Column, Others, Tools};
 
 fn tools() -> Tools {
     Tools {
@@ -27,21 +27,30 @@ async fn every_column_of_the_benchmark_backfills_every_row_on_every_database() {
             None
         }
     };
+    // Python transforms are built with componentize-py, which runner installs with pip: under
+    // CI (RUNNER_REQUIRE_TOOLCHAINS=1) the column must run.
+    let python = match BackfillProject::python(&tools) {
+        Ok(python) => Some(python),
+        Err(why) => {
+            assert!(
+                !runner_integration_tests::guest_lang::required(),
+                "the Python column could not be built: {why}"
+            );
+            eprintln!("no Python column: {why}");
+            None
+        }
+    };
+    let others = Others {
+        alembic: alembic.as_ref(),
+        python: python.as_ref(),
+    };
     for dialect in Dialect::ALL {
-        let Some(result) = perf::data_path(
-            &tools,
-            &project,
-            dialect,
-            2500,
-            &Column::ALL,
-            alembic.as_ref(),
-            1,
-        )
-        .await
+        let Some(result) =
+            perf::data_path(&tools, &project, dialect, 2500, &Column::ALL, &others, 1).await
         else {
             continue;
         };
-        let expected = if alembic.is_some() { 6 } else { 5 };
+        let expected = 5 + usize::from(alembic.is_some()) + usize::from(python.is_some());
         assert_eq!(
             result.measured.len(),
             expected,

@@ -211,6 +211,7 @@ async fn no_build_refuses_a_module_older_than_its_source_instead_of_building_it(
     let mut lock = runner::transforms::Lock::read(&lock_path).unwrap();
     let entry = lock.modules.get_mut("roundtrip").unwrap();
     let source = std::mem::replace(&mut entry.source, "0".repeat(64));
+    entry.files = Some("0".repeat(64));
     lock.write(&lock_path).unwrap();
     let stale = std::fs::read_to_string(&lock_path).unwrap();
     let url = format!("sqlite://{}", project.dir.path().join("app.db").display());

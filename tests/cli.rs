@@ -81,6 +81,138 @@ async fn an_unknown_operation_is_located() {
 }
 
 #[tokio::test]
+async fn a_typo_in_an_operation_a_key_a_table_or_a_column_gets_a_suggestion() {
+    rejects(
+        "bbbb00000002_bad.yaml",
+        "revision: bbbb00000002\nparents: [aaaa00000001]\nupgrade:\n  - add_colum: {table: contacts, column: {name: x, type: text}}\n",
+        &["upgrade"],
+        &["bbbb00000002_bad.yaml:4:5: unknown operation `add_colum`", "did you mean `add_column`?"],
+    )
+    .await;
+    rejects(
+        "bbbb00000002_bad.yaml",
+        "revision: bbbb00000002\nparents: [aaaa00000001]\nupgrade:\n  - add_column: {tabel: contacts, column: {name: x, type: text}}\n",
+        &["upgrade"],
+        &["bbbb00000002_bad.yaml:4:18: unknown field `tabel`", "did you mean `table`?"],
+    )
+    .await;
+    rejects(
+        "bbbb00000002_bad.yaml",
+        "revision: bbbb00000002\nparents: [aaaa00000001]\nupgrade:\n  - add_column: {table: contact, column: {name: x, type: text}}\n",
+        &["upgrade"],
+        &["bbbb00000002_bad.yaml:4:5: no table 'contact'; did you mean 'contacts'?"],
+    )
+    .await;
+    rejects(
+        "bbbb00000002_bad.yaml",
+        "revision: bbbb00000002\nparents: [aaaa00000001]\nupgrade:\n  - drop_column: {table: contacts, column: fullname}\n",
+        &["upgrade"],
+        &["bbbb00000002_bad.yaml:4:5: table 'contacts' has no column 'fullname'; did you mean 'full_name'?"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_typo_in_a_module_is_located_and_does_not_block_repairing_other_revisions() {
+    let (project, url) = applied_project();
+    // A module built elsewhere: the lock alone makes it known.
+    std::fs::write(
+        project.dir.path().join("migrations/transforms.lock"),
+        format!(
+            "[modules.split_names]\nsha256 = \"{}\"\nsource = \"{}\"\nhas_down = true\nsdk = \"0.1.0\"\n",
+            "ab".repeat(32),
+            "cd".repeat(32)
+        ),
+    )
+    .unwrap();
+    project.write(
+        "bbbb00000002_split.yaml",
+        "revision: bbbb00000002\nparents: [aaaa00000001]\nupgrade:\n  - transform: {module: split_name, writes: [contacts]}\n",
+    );
+    let before = snapshot(&url).await;
+    project
+        .runner(Some(&url))
+        .arg("upgrade")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "bbbb00000002_split.yaml:4:5: no transform module 'split_name'; did you mean 'split_names'?",
+        ))
+        .stderr(predicate::str::contains("runner new-transform split_name"));
+    assert_eq!(before, snapshot(&url).await, "the database changed");
+    // An applied revision edited on purpose is repaired, the typo elsewhere notwithstanding.
+    let path = project.versions().join("aaaa00000001_create_contacts.yaml");
+    std::fs::write(&path, format!("{BASE}# reviewed\n")).unwrap();
+    project
+        .runner(Some(&url))
+        .arg("repair")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "re-recorded the checksum of aaaa00000001",
+        ));
+}
+
+#[test]
+fn show_says_what_a_transform_may_read_and_that_it_cannot_be_reversed() {
+    let project = Project::new();
+    project.write("aaaa00000001_create_contacts.yaml", BASE);
+    std::fs::write(
+        project.dir.path().join("migrations/transforms.lock"),
+        format!(
+            "[modules.merge_duplicates]\nsha256 = \"{}\"\nsource = \"{}\"\nhas_down = false\nsdk = \"0.1.0\"\n",
+            "ab".repeat(32),
+            "cd".repeat(32)
+        ),
+    )
+    .unwrap();
+    project.write(
+        "bbbb00000002_merge.yaml",
+        "revision: bbbb00000002\nparents: [aaaa00000001]\nupgrade:\n  - transform: {module: merge_duplicates, writes: [contacts]}\n",
+    );
+    project
+        .runner(None)
+        .args(["show", "bbbb00000002"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "-- transform merge_duplicates (up) in the sandbox: reads contacts; writes contacts",
+        ))
+        .stdout(predicate::str::contains("(down)").not())
+        .stdout(predicate::str::contains(
+            "downgrade (sqlite, auto): not possible",
+        ))
+        .stdout(predicate::str::contains(
+            "transform merge_duplicates has no `down`",
+        ));
+}
+
+#[tokio::test]
+async fn a_key_given_twice_gets_our_advice_not_the_parsers() {
+    let (project, url) = applied_project();
+    // What `runner revision` wrote before, with its example filled in below it.
+    project.write(
+        "bbbb00000002_twice.yaml",
+        "revision: bbbb00000002\nparents: [aaaa00000001]\nupgrade: []\nupgrade:\n  - add_column: {table: contacts, column: {name: x, type: text}}\n",
+    );
+    let before = snapshot(&url).await;
+    let output = project
+        .runner(Some(&url))
+        .arg("upgrade")
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("bbbb00000002_twice.yaml:4:1: `upgrade` is given twice in this mapping"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("DuplicateKeyPolicy"), "{stderr}");
+    assert_eq!(before, snapshot(&url).await, "the database changed");
+}
+
+#[tokio::test]
 async fn an_unknown_key_is_located() {
     rejects(
         "bbbb00000002_bad.yaml",
@@ -297,8 +429,8 @@ async fn init_creates_a_project_a_revision_can_be_written_into_and_run() {
     let first: serde_json::Value = serde_json::from_slice(&first.get_output().stdout).unwrap();
     let path = root.join(first["path"].as_str().unwrap());
     let text = std::fs::read_to_string(&path).unwrap().replace(
-        "upgrade: []",
-        "upgrade:\n  - create_table: {table: notes, columns: [{name: id, type: integer, primary_key: true}, {name: body, type: text}]}",
+        "upgrade:\n",
+        "upgrade:\n  - create_table: {table: notes, columns: [{name: id, type: integer, primary_key: true}, {name: body, type: text}]}\n",
     );
     std::fs::write(&path, text).unwrap();
     let second = run(&["revision", "-m", "index notes", "--format", "json"])
@@ -436,6 +568,32 @@ async fn branches_need_a_merge_or_a_head_and_merge_joins_them() {
 }
 
 #[tokio::test]
+async fn a_downgrade_past_an_irreversible_step_is_refused_before_anything_is_reverted() {
+    let (project, url) = applied_project();
+    project.write(
+        "bbbb00000002_raw.yaml",
+        "revision: bbbb00000002\nparents: [aaaa00000001]\nupgrade:\n  - sql: {up: \"UPDATE contacts SET full_name = upper(full_name)\"}\n",
+    );
+    project.write(
+        "cccc00000003_email.yaml",
+        "revision: cccc00000003\nparents: [bbbb00000002]\nupgrade:\n  - add_column: {table: contacts, column: {name: email, type: text}}\n",
+    );
+    project.runner(Some(&url)).arg("upgrade").assert().success();
+    let before = snapshot(&url).await;
+    // cccc00000003 could be reverted, but the run would then stop at bbbb00000002: nothing
+    // is reverted, and the exit code says nothing ran.
+    project
+        .runner(Some(&url))
+        .args(["downgrade", "base"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "bbbb00000002_raw.yaml:4:5: revision bbbb00000002 cannot be downgraded automatically: sql has no reverse",
+        ));
+    assert_eq!(before, snapshot(&url).await, "the database changed");
+}
+
+#[tokio::test]
 async fn stamp_records_without_running_and_an_irreversible_step_stops_downgrade() {
     let (project, url) = applied_project();
     project.write(
@@ -448,7 +606,7 @@ async fn stamp_records_without_running_and_an_irreversible_step_stops_downgrade(
         .runner(Some(&url))
         .args(["downgrade", "-1"])
         .assert()
-        .code(1)
+        .code(2)
         .stderr(predicate::str::contains(
             "bbbb00000002_raw.yaml:4:5: revision bbbb00000002 cannot be downgraded automatically: sql has no reverse",
         ));

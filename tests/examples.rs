@@ -244,7 +244,7 @@ async fn remap_deal_type_remaps_in_place_and_cannot_be_downgraded() {
             .runner(Some(&url))
             .args(["downgrade", "-1"])
             .assert()
-            .code(1)
+            .code(2)
             .stderr(predicate::str::contains(
                 "revision e8f2b5d0c3a1 cannot be downgraded: transform remap_deal_type has no `down`",
             ));

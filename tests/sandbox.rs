@@ -139,6 +139,7 @@ const ATTACKS: &[Attack] = &[
     // Every database: what the host must bound.
     attack("deep_expr", ANY, DEEP),
     attack("huge_whitespace", ANY, TOO_LONG),
+    attack("long_whitespace", ANY, &["the limit is 256 KiB"]),
     attack("sleep", ANY, OUT_OF_TIME),
     attack(
         "zeroblob",
@@ -157,12 +158,41 @@ const ATTACKS: &[Attack] = &[
         shows: Some("LONG-ERROR xxxxxxxxxxxxxxxx"),
         ..attack("long_error", ANY, FAILS)
     },
+    attack("huge_error", ANY, TOO_LONG),
     attack("log_flood", ANY, FAILS),
     Attack {
         shows: Some("FAKE: all revisions applied"),
         ..attack("control_chars", ANY, FAILS)
     },
     attack("cursor_flood", ANY, CURSORS),
+    attack("writer_secret", ANY, NOT_DECLARED),
+    attack("writer_select", ANY, &["writes nothing"]),
+    attack("writer_flood", ANY, &["writers open at once"]),
+    attack("start_query_secret", ANY, NOT_DECLARED),
+    attack("start_query_ro_write", POSTGRES, READ_ONLY),
+    attack("start_query_flood", ANY, &["started queries at once"]),
+    // Only SQLite reads a started query on another thread; elsewhere it is `amplify` again.
+    attack("start_query_amplify", SQLITE, MEMORY_OR_TIME),
+    // MySQL stops a recursive CTE at 1,000 levels: endless only on the other two.
+    attack(
+        "start_query_endless",
+        &[Dialect::Sqlite, Dialect::Postgres],
+        OUT_OF_TIME,
+    ),
+    attack("writer_error_next", ANY, &["batch 1 of the writer failed"]),
+    attack(
+        "after_error",
+        POSTGRES,
+        // Only the first statement's own error says this.
+        &["duplicate key value violates unique constraint"],
+    ),
+    attack("writer_unseen", SQLITE, &["never saw the error"]),
+    attack(
+        "writer_order",
+        ANY,
+        // `up` set every `v` to 'changed' first.
+        &["order: started before changed, read after written, 2 rows changed"],
+    ),
     attack("dbstat", SQLITE, &["function dbstat is not allowed"]),
     attack("read_secret", ANY, NOT_DECLARED),
     attack("runner_write", ANY, RUNNER_TABLES),

@@ -522,6 +522,17 @@ async fn a_transform_scaffolded_in_a_new_project_builds_runs_and_rebuilds_when_e
         .assert()
         .success()
         .stderr(predicate::str::contains("info: shout ran (1)"));
+    // A new transform has no `down` until one is written: the lock says so, and a downgrade
+    // past it is refused before anything is reverted.
+    let lock_path = app.join("migrations/transforms.lock");
+    let lock = std::fs::read_to_string(&lock_path).unwrap();
+    assert!(lock.contains("has_down = false"), "{lock}");
+    run(&["downgrade", "base"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "revision bbbb00000002 cannot be downgraded: transform shout has no `down`",
+        ));
     // Edited, it is rebuilt before the next upgrade runs it.
     std::fs::write(
         app.join("migrations/transforms/shout/src/lib.rs"),
@@ -533,12 +544,31 @@ async fn a_transform_scaffolded_in_a_new_project_builds_runs_and_rebuilds_when_e
         "revision: cccc00000003\nparents: [bbbb00000002]\nupgrade:\n  - transform: {module: shout, writes: [notes]}\n",
     )
     .unwrap();
+    // bbbb00000002, applied, ran the module as it was: upgrade does not build over it.
+    let wasm_path = app.join("migrations/transforms/wasm/shout.wasm");
+    let wasm = std::fs::read(&wasm_path).unwrap();
     run(&["upgrade"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("revision bbbb00000002"))
-        .stderr(predicate::str::contains("was changed after it was applied"));
-    // The module changed under an applied revision: say so, then accept it deliberately.
+        .stderr(predicate::str::contains(
+            "transform module 'shout' was edited after revision bbbb00000002 ran it",
+        ))
+        .stderr(predicate::str::contains("runner repair"));
+    assert_eq!(
+        std::fs::read(&wasm_path).unwrap(),
+        wasm,
+        "the module was rebuilt"
+    );
+    assert_eq!(std::fs::read_to_string(&lock_path).unwrap(), lock);
+    // Built on purpose, the checksum says which part of the revision changed.
+    run(&["build"]).assert().success();
+    run(&["upgrade"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "revision bbbb00000002 was changed after it was applied: transform module 'shout', which it runs, changed (it was rebuilt); its file did not",
+        ));
+    // Accepted deliberately.
     run(&["repair"]).assert().success();
     run(&["upgrade"]).assert().success();
     let url = format!("sqlite://{}", app.join("app.db").display());
@@ -626,6 +656,102 @@ async fn a_transform_scaffolded_in_a_new_project_builds_runs_and_rebuilds_when_e
             Some("Plato".to_string())
         ]
     );
+
+    // A build says what it is doing as it goes, and a compile error points at the file from
+    // where runner runs, not from inside the transforms workspace.
+    run(&["new-transform", "broken"]).assert().success();
+    let broken = app.join("migrations/transforms/broken/src/lib.rs");
+    let source = std::fs::read_to_string(&broken).unwrap();
+    std::fs::write(
+        &broken,
+        source.replace("    Ok(())", "    Ok(no_such_value)"),
+    )
+    .unwrap();
+    run(&["build"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "building transforms in migrations/transforms",
+        ))
+        .stderr(predicate::str::contains("  Compiling broken v0.1.0"))
+        .stderr(predicate::str::contains(
+            "--> migrations/transforms/broken/src/lib.rs:",
+        ));
+}
+
+/// The lock's `source` of `module` replaced by `source`, and its `files` line dropped if
+/// `legacy`: the lock a runner with another SDK (and, `legacy`, an older runner) wrote.
+fn as_if_built_elsewhere(lock: &str, source: &str, legacy: bool) -> String {
+    lock.lines()
+        .filter(|line| !(legacy && line.starts_with("files = ")))
+        .map(|line| {
+            if line.starts_with("source = ") {
+                format!("source = \"{source}\"")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+#[tokio::test]
+async fn a_runner_with_another_sdk_rebuilds_a_module_an_applied_revision_ran_without_calling_it_edited()
+ {
+    let project = Project::new();
+    let app = project.dir.path().join("app");
+    let run = |args: &[&str]| {
+        let mut command = project.runner(None);
+        command.current_dir(&app).args(args);
+        command
+    };
+    project
+        .runner(None)
+        .args(["init", app.to_str().unwrap()])
+        .assert()
+        .success();
+    run(&["new-transform", "hello"]).assert().success();
+    std::fs::write(
+        app.join("migrations/versions/aaaa00000001_hello.yaml"),
+        "revision: aaaa00000001\nparents: []\nupgrade:\n  - create_table: {table: notes, columns: [{name: id, type: integer, primary_key: true}]}\n  - transform: {module: hello, reads: [notes]}\n",
+    )
+    .unwrap();
+    run(&["upgrade"]).assert().success();
+    let lock_path = app.join("migrations/transforms.lock");
+    let lock = std::fs::read_to_string(&lock_path).unwrap();
+    assert!(lock.contains("files = "), "{lock}");
+    let wasm_path = app.join("migrations/transforms/wasm/hello.wasm");
+    let wasm = std::fs::read(&wasm_path).unwrap();
+    // Built by a runner whose SDK differs, then by one from before `files` was recorded: the
+    // module is stale, its own files are not edited, and the upgrade rebuilds it to the same
+    // bytes and goes on.
+    for legacy in [false, true] {
+        std::fs::write(
+            &lock_path,
+            as_if_built_elsewhere(&lock, &"0".repeat(64), legacy),
+        )
+        .unwrap();
+        // A deploy without a build runs the module it was handed, built from these files; a
+        // lock that cannot say so is refused, as before.
+        let deployed = run(&["upgrade", "--no-build"]).output().unwrap();
+        assert_eq!(
+            deployed.status.code(),
+            Some(if legacy { 2 } else { 0 }),
+            "legacy {legacy}: {}",
+            String::from_utf8_lossy(&deployed.stderr)
+        );
+        let upgraded = run(&["upgrade"]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&upgraded.stderr);
+        assert!(upgraded.status.success(), "legacy {legacy}: {stderr}");
+        assert!(!stderr.contains("edited"), "legacy {legacy}: {stderr}");
+        assert_eq!(std::fs::read(&wasm_path).unwrap(), wasm, "legacy {legacy}");
+        assert_eq!(
+            std::fs::read_to_string(&lock_path).unwrap(),
+            lock,
+            "legacy {legacy}: the lock is current again"
+        );
+    }
 }
 
 #[tokio::test]

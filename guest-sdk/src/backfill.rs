@@ -3,9 +3,11 @@
 //!
 //! It reads the table in pages by its key (`WHERE key > last ORDER BY key LIMIT n`: an index
 //! range scan per page, nothing copied aside), hands each row to the transform's function,
-//! and writes each page back with one `execute_many` of an `UPDATE ... WHERE key = $n`, which
-//! the host runs as one statement per page where the database allows it. It reports progress
-//! as it goes.
+//! and writes each page back as one batch of an `UPDATE ... WHERE key = $n` through a writer
+//! (`Db::writer`): the host runs it as one statement per page where the database allows it.
+//! The next page is started (`Db::start_query`) before the function sees this one, so on
+//! SQLite the write of one page and the read of the next run on a second core while the
+//! function works. It reports progress as it goes.
 
 use crate::db::{Db, Dialect, Row, Rows};
 use crate::{Error, Result, Value, progress};
@@ -236,16 +238,19 @@ impl Db {
         let total: i64 = self.query_scalar(&statements.count, &[])?;
         let total = u64::try_from(total).unwrap_or(0);
         let mut report = BackfillReport::default();
-        let mut last: Option<Value> = None;
-        loop {
-            let page: Rows = match &last {
-                None => self.query(&statements.first_page, &[])?,
-                Some(key) => self.query(&statements.next_page, std::slice::from_ref(key))?,
+        let mut writer = self.writer(&statements.update)?;
+        let mut page: Rows = self.query(&statements.first_page, &[])?;
+        while let Some(end) = page.iter().last() {
+            // The next page is read before this one is written: the UPDATE changes only rows
+            // of this page, found by a key it never writes, so the next page holds the same
+            // rows either way. Started now, it is read (on SQLite, behind the transform,
+            // after the page before this one is written) while the function works here.
+            let next = if page.len() < backfill.batch as usize {
+                None
+            } else {
+                let last = end.value(&0usize)?;
+                Some(self.start_query(&statements.next_page, std::slice::from_ref(last))?)
             };
-            let Some(end) = page.iter().last() else {
-                break;
-            };
-            let next = end.value(&0usize)?.clone();
             let mut updates = Vec::with_capacity(page.len());
             for row in page.iter() {
                 if let Some(mut values) = change(&row)? {
@@ -261,14 +266,15 @@ impl Db {
                     updates.push(values);
                 }
             }
-            report.written += self.execute_many(&statements.update, &updates)?;
+            writer.write(&updates)?;
             report.read += page.len() as u64;
             progress(report.read, Some(total.max(report.read)));
-            if page.len() < backfill.batch as usize {
-                break;
+            match next {
+                Some(pending) => page = pending.rows()?,
+                None => break,
             }
-            last = Some(next);
         }
+        report.written = writer.finish()?;
         if backfill.filter.is_none() && report.read != total {
             return Err(Error::msg(format!(
                 "the backfill of {} read {} rows of {total}: its key {} must be unique and never NULL",

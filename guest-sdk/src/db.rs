@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::bindings::runner::transform::db as host;
+use crate::host::db as host;
 use crate::{Error, FromValue, Result, Value};
 
 /// The database a transform runs on, for the rare SQL that must differ between them.
@@ -65,6 +65,30 @@ impl Db {
         Ok(host::execute_many(sql, batch)?)
     }
 
+    /// Opens a writer for one parameterised INSERT, UPDATE or DELETE: each
+    /// [`Writer::write`] hands a batch of parameter lists over and may return before it ran,
+    /// so the transform computes the next batch while the database writes this one (on
+    /// SQLite the two run side by side on two cores). Any other call on the database waits
+    /// for the running batch first: reads see every write before them. Call
+    /// [`Writer::finish`] at the end: it returns the rows changed, or the error of a batch
+    /// that failed (an error nobody received fails the revision anyway).
+    pub fn writer(&self, sql: &str) -> Result<Writer> {
+        Ok(Writer {
+            writer: host::open_writer(sql)?,
+        })
+    }
+
+    /// Starts a query that runs after every call before it and before every call after it,
+    /// as [`Db::query`] would, but may return before it ran: [`PendingRows::rows`] waits for
+    /// its rows. With a [`Writer`], a transform reads its next page while the database
+    /// writes this one and it computes (on SQLite the reading and writing run on a second
+    /// core).
+    pub fn start_query(&self, sql: &str, params: &[Value]) -> Result<PendingRows> {
+        Ok(PendingRows {
+            pending: host::start_query(sql, params)?,
+        })
+    }
+
     /// Opens a cursor over a query, to read it in batches with [`Cursor::next_batch`]. Writes
     /// made between batches do not change what the cursor returns.
     pub fn cursor(&self, sql: &str, params: &[Value]) -> Result<Cursor> {
@@ -82,7 +106,7 @@ pub struct Rows {
 }
 
 impl Rows {
-    fn new(columns: Arc<[String]>, rows: Vec<Vec<Value>>) -> Self {
+    pub(crate) fn new(columns: Arc<[String]>, rows: Vec<Vec<Value>>) -> Self {
         Rows { columns, rows }
     }
 
@@ -243,5 +267,40 @@ impl Args {
     /// Every argument, in the order given.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+/// Batches of one statement written behind the transform (see [`Db::writer`]).
+pub struct Writer {
+    writer: host::Writer,
+}
+
+impl Writer {
+    /// Hands a batch of parameter lists over; an error is this batch's, if it was refused
+    /// before it ran, or the batch before it's. After an error the writer writes nothing
+    /// more.
+    pub fn write(&mut self, batch: &[Vec<Value>]) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        Ok(self.writer.write(batch)?)
+    }
+
+    /// Waits for the last batch; returns the rows all batches changed.
+    pub fn finish(self) -> Result<u64> {
+        Ok(self.writer.finish()?)
+    }
+}
+
+/// The rows of a query started with [`Db::start_query`].
+pub struct PendingRows {
+    pending: host::PendingRows,
+}
+
+impl PendingRows {
+    /// Waits for the query if it still runs; returns its rows.
+    pub fn rows(self) -> Result<Rows> {
+        let rows = self.pending.rows()?;
+        Ok(Rows::new(rows.columns.into(), rows.rows))
     }
 }

@@ -55,6 +55,8 @@
 //! * Log with [`info!`], [`warn!`], [`debug!`], [`error!`]; report [`progress`] for the progress
 //!   bar. A panic fails the revision with the panic's message.
 //! * Without `down`, the step cannot be reversed and a downgrade past it says so.
+//! * Unit-test a transform natively with `cargo test`: `testing::TestDb`, behind the `testing`
+//!   feature, runs `up` and `down` on an in-memory SQLite database (docs/testing-transforms.md).
 
 extern crate self as runner_guest_sdk;
 
@@ -62,7 +64,23 @@ mod backfill;
 mod db;
 mod error;
 mod log;
+#[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
+mod sqlite_host;
+#[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
+pub mod testing;
 mod value;
+
+/// What serves the SDK's calls to runner: the one seam between the SDK's API and the imports
+/// of `wit/transform.wit`. In a component, the imports themselves (the WIT bindings). In a
+/// native build with the `testing` feature, an in-memory SQLite database (`testing::TestDb`)
+/// that serves the same functions with the same types, so that a transform's `cargo test`
+/// runs the same SDK code above this seam as the component does.
+mod host {
+    #[cfg(not(all(feature = "testing", not(target_arch = "wasm32"))))]
+    pub(crate) use crate::bindings::runner::transform::{db, log};
+    #[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
+    pub(crate) use crate::sqlite_host::{db, log};
+}
 
 #[doc(hidden)]
 pub use wit_bindgen as __wit_bindgen;
@@ -82,7 +100,7 @@ pub mod bindings {
 }
 
 pub use backfill::{Backfill, BackfillReport};
-pub use db::{Args, Cursor, Db, Dialect, Row, Rows};
+pub use db::{Args, Cursor, Db, Dialect, PendingRows, Row, Rows, Writer};
 pub use error::{Error, Result};
 pub use log::{Level, log, progress};
 pub use value::{FromValue, Value};
@@ -93,8 +111,8 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Everything a transform usually needs: `use runner_guest_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Args, Backfill, BackfillReport, Cursor, Db, Dialect, Error, FromValue, Result, Row, Rows,
-        Value, bail, debug, error, info, params, progress, warn,
+        Args, Backfill, BackfillReport, Cursor, Db, Dialect, Error, FromValue, PendingRows, Result,
+        Row, Rows, Value, Writer, bail, debug, error, info, params, progress, warn,
     };
 }
 

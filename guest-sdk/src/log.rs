@@ -1,7 +1,7 @@
 //! Messages and progress for runner's output, and the panic hook that turns a panic into a
 //! message runner can show (the sandbox has no stderr worth reading).
 
-use crate::bindings::runner::transform::log as host;
+use crate::host::log as host;
 
 /// How important a message is.
 pub use host::Level;

@@ -5,6 +5,9 @@
 //! {ops rendered by a dialect} -> version_table`. The shared nouns live in leaves that use no
 //! other module (`dialect_kind`, `vocab`, `units`, `files`, `crash`); docs/architecture.md has
 //! the layering, and `tests/module_cycles.rs` keeps the module graph free of cycles.
+// The futures of a revision's run nest deeply (a step's transform inside a revision inside a
+// plan); the compiler's default depth for laying them out is too small.
+#![recursion_limit = "256"]
 
 pub mod autogen;
 pub mod check;
@@ -25,6 +28,7 @@ pub mod plan;
 pub mod revision;
 pub mod sandbox;
 pub mod schema_file;
+pub mod suggest;
 pub mod transforms;
 pub mod units;
 pub mod version_table;

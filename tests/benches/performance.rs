@@ -2,23 +2,24 @@
 //!
 //! 1. the data path: a backfill over N rows (default 1,000,000) on every reachable database,
 //!    written as a runner transform three ways, beside a native sqlx program, one set-based
-//!    `UPDATE` and an Alembic data migration (in a Python virtual environment made with pip;
-//!    skipped, saying why, when that cannot be made), each a whole process on a fresh copy
-//!    of the same rows: wall time, the ratio to the set-based floor and to native Rust, and
-//!    peak RSS;
+//!    `UPDATE`, an Alembic data migration (in a Python virtual environment made with pip;
+//!    skipped, saying why, when that cannot be made) and the same backfill as a Python
+//!    transform (tests/benches/python, built with componentize-py; skipped the same way),
+//!    each a whole process on a fresh copy of the same rows: wall time, the ratio to the
+//!    set-based floor and to native Rust, and peak RSS;
 //! 2. a long history: `upgrade` from empty, then a no-op `upgrade`, `current`, `heads` and
 //!    `history` with 1,000 and 10,000 generated revisions;
 //! 3. a transform's first start (compiled) against a cached start.
 //!
 //! `cargo bench -p runner-integration-tests --bench performance [-- ROWS] [--repeat N]
-//! [--db sqlite|postgres|mysql]... [--skip rows|batch|helper|native|set|alembic|data|history|start]...`
+//! [--db sqlite|postgres|mysql]... [--skip rows|batch|helper|native|set|alembic|python|data|history|start]...`
 //! docs/performance.md holds a run and how to read it.
 
 use std::path::PathBuf;
 
 use runner::dialect_kind::Dialect;
 use runner_integration_tests::perf::{
-    self, Alembic, BackfillProject, Column, DataPathResult, Tools,
+    self, Alembic, BackfillProject, Column, DataPathResult, Others, Tools,
 };
 
 struct Options {
@@ -103,6 +104,11 @@ fn print_data_path(result: &DataPathResult) {
         ratio(s(Column::Alembic), s(Column::Helper)),
         ratio(s(Column::Alembic), s(Column::PerRow)),
     );
+    println!(
+        "python/helper {}  alembic/python {}",
+        ratio(s(Column::Python), s(Column::Helper)),
+        ratio(s(Column::Alembic), s(Column::Python)),
+    );
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -137,6 +143,21 @@ async fn main() {
         } else {
             None
         };
+        let python = if columns.contains(&Column::Python) {
+            match BackfillProject::python(&tools) {
+                Ok(python) => Some(python),
+                Err(why) => {
+                    println!("(no Python column: {why})");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let others = Others {
+            alembic: alembic.as_ref(),
+            python: python.as_ref(),
+        };
         println!(
             "\nData path: split full_name at its first space into first_name and last_name, \
              lower-case email, over {} rows; each column a whole process (start included) on a \
@@ -151,7 +172,7 @@ async fn main() {
                 dialect,
                 options.rows,
                 &columns,
-                alembic.as_ref(),
+                &others,
                 options.repeat,
             )
             .await

@@ -7,6 +7,7 @@
 //! `mysql://root@127.0.0.1:3306/mysql`). When one is unreachable its tests are skipped with a
 //! printed reason, unless `RUNNER_REQUIRE_DBS=1` (set by `.ci/run`), where that is a failure.
 
+pub mod guest_lang;
 pub mod perf;
 
 use std::sync::atomic::{AtomicU32, Ordering};

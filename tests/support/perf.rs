@@ -191,6 +191,18 @@ const BACKFILL_REVISION: &str = "b0000000000b";
 impl BackfillProject {
     /// The project, its transforms built (into target/transforms, shared with the tests).
     pub fn new(tools: &Tools) -> BackfillProject {
+        BackfillProject::with_transforms(tools, "tests/transforms")
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The project with the Python `backfill` of tests/benches/python, built by runner with
+    /// componentize-py (installed with pip the first time); `Err` says why it could not be
+    /// built (no Python, no pip, no registry), and the benchmark goes on without the column.
+    pub fn python(tools: &Tools) -> Result<BackfillProject, String> {
+        BackfillProject::with_transforms(tools, "tests/benches/python")
+    }
+
+    fn with_transforms(tools: &Tools, folder: &str) -> Result<BackfillProject, String> {
         let dir = tempfile::tempdir().expect("temp dir");
         let versions = dir.path().join("migrations/versions");
         std::fs::create_dir_all(&versions).expect("versions folder");
@@ -198,10 +210,7 @@ impl BackfillProject {
             dir.path().join("runner.toml"),
             format!(
                 "transforms = {:?}\n",
-                workspace_root()
-                    .join("tests/transforms")
-                    .display()
-                    .to_string()
+                workspace_root().join(folder).display().to_string()
             ),
         )
         .expect("runner.toml");
@@ -221,12 +230,13 @@ impl BackfillProject {
             .env_remove("DATABASE_URL")
             .output()
             .expect("runner build");
-        assert!(
-            out.status.success(),
-            "runner build: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        project
+        if !out.status.success() {
+            return Err(format!(
+                "runner build of {folder}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(project)
     }
 
     /// Writes the backfill revision with `mode` (`rows`, `batch` or `helper`).
@@ -325,6 +335,14 @@ impl Alembic {
     }
 }
 
+/// What the columns beyond runner's Rust transforms, native Rust and SQL run with, where it
+/// could be made: `None` leaves the column out.
+#[derive(Default, Clone, Copy)]
+pub struct Others<'a> {
+    pub alembic: Option<&'a Alembic>,
+    pub python: Option<&'a BackfillProject>,
+}
+
 /// The columns of the data path, in the order they run and print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Column {
@@ -340,16 +358,19 @@ pub enum Column {
     SetBased,
     /// An Alembic data migration, batched.
     Alembic,
+    /// runner, a Python transform with the Python SDK's `db.backfill`.
+    Python,
 }
 
 impl Column {
-    pub const ALL: [Column; 6] = [
+    pub const ALL: [Column; 7] = [
         Column::PerRow,
         Column::Batch,
         Column::Helper,
         Column::Native,
         Column::SetBased,
         Column::Alembic,
+        Column::Python,
     ];
 
     /// The name the benchmark prints and `--skip` takes.
@@ -361,6 +382,7 @@ impl Column {
             Column::Native => "native sqlx",
             Column::SetBased => "set-based UPDATE",
             Column::Alembic => "Alembic, batched",
+            Column::Python => "runner, Python backfill",
         }
     }
 
@@ -373,6 +395,7 @@ impl Column {
             Column::Native => "native",
             Column::SetBased => "set",
             Column::Alembic => "alembic",
+            Column::Python => "python",
         }
     }
 }
@@ -408,7 +431,7 @@ async fn run_column(
     template: &TestDb,
     column: Column,
     rows: usize,
-    alembic: Option<&Alembic>,
+    others: &Others<'_>,
 ) -> Option<Measured> {
     let dialect = template.dialect;
     let copy = template.copy().await;
@@ -432,7 +455,12 @@ async fn run_column(
             command.args([mode, url.as_str()]);
             command
         }
-        Column::Alembic => alembic?.upgrade(&url),
+        Column::Alembic => others.alembic?.upgrade(&url),
+        Column::Python => {
+            let python = others.python?;
+            python.set_mode("helper");
+            python.runner(tools, &url, &["upgrade", "--no-build", "-q"])
+        }
     };
     let result = measure(tools, command);
     let mut db = connect(&copy).await;
@@ -458,7 +486,7 @@ pub async fn data_path(
     dialect: Dialect,
     rows: usize,
     columns: &[Column],
-    alembic: Option<&Alembic>,
+    others: &Others<'_>,
     repeat: usize,
 ) -> Option<DataPathResult> {
     let template = TestDb::new(dialect).await?;
@@ -500,8 +528,7 @@ pub async fn data_path(
             if !again {
                 continue;
             }
-            let Some(measured) =
-                run_column(tools, project, &template, *column, rows, alembic).await
+            let Some(measured) = run_column(tools, project, &template, *column, rows, others).await
             else {
                 continue;
             };

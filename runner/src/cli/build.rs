@@ -5,15 +5,20 @@ use serde::Serialize;
 use super::{Context, Format, output};
 use crate::transforms::{self, Project};
 
-/// Compile every transform crate to wasm32-wasip2 and record it in transforms.lock
+/// Build every transform (Rust, Python, JavaScript) into a component and record it in
+/// transforms.lock
 #[derive(Debug, clap::Args)]
 pub struct BuildArgs {}
 
-/// Create a transform crate in the transforms workspace, ready to build
+/// Create a transform in the transforms workspace, ready to build: a Rust crate, or a folder
+/// with a Python or JavaScript transform
 #[derive(Debug, clap::Args)]
 pub struct NewTransformArgs {
-    /// The crate's name, which revisions use as `module`
+    /// The transform's name, which revisions use as `module`
     name: String,
+    /// The language to write it in
+    #[arg(long, value_enum, default_value = "rust")]
+    lang: transforms::Lang,
 }
 
 #[derive(Serialize)]
@@ -78,7 +83,11 @@ pub async fn build(cx: &Context, _args: &BuildArgs) -> anyhow::Result<i32> {
 /// Runs `new-transform`.
 pub fn new_transform(cx: &Context, args: &NewTransformArgs) -> anyhow::Result<i32> {
     let project = Project::new(&cx.config);
-    let dir = transforms::new_transform(&project, &args.name)?;
+    let dir = transforms::new_transform(&project, &args.name, args.lang)?;
+    let source = match args.lang {
+        transforms::Lang::Rust => dir.join("src/lib.rs"),
+        lang => dir.join(lang.entry_file()),
+    };
     match cx.format {
         Format::Json => output::json(
             &serde_json::json!({ "module": args.name, "path": dir.display().to_string() }),
@@ -88,7 +97,7 @@ pub fn new_transform(cx: &Context, args: &NewTransformArgs) -> anyhow::Result<i3
             if !cx.quiet {
                 println!(
                     "next: edit {}, add `- transform: {{module: {}, reads: [...], writes: [...]}}` to a revision, then `runner build` (or just `runner upgrade`)",
-                    dir.join("src/lib.rs").display(),
+                    source.display(),
                     args.name
                 );
             }

@@ -39,6 +39,7 @@ pub async fn run(
             target
                 .as_ref()
                 .map(|t| (t, Some(direction == Direction::Up))),
+            super::ModuleUse::RunOverApplied,
         )
         .await?;
     options.resume = resume;

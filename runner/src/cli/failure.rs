@@ -54,7 +54,7 @@ pub fn kind(error: &anyhow::Error) -> &'static str {
         }
         if let Some(exec) = cause.downcast_ref::<ExecError>() {
             return match exec {
-                ExecError::Plan(plan) => plan_kind(plan),
+                ExecError::Plan(plan) | ExecError::Refused(plan) => plan_kind(plan),
                 ExecError::Target(_) => "target",
                 ExecError::Graph(_) => "graph",
                 ExecError::Transforms(_) => "transforms",

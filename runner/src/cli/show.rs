@@ -122,9 +122,17 @@ pub fn run(cx: &Context, args: &Args) -> anyhow::Result<i32> {
     let mut without = with.clone();
     without.remove(&id);
     let up = plan::plan_revision(&repo, revision, Direction::Up, &without, dialect)?;
+    // What the built modules say of themselves (`transforms.lock`): a step running one
+    // without a `down` cannot be reversed. A module not built yet is taken at its word.
+    let lock = crate::transforms::Lock::read(&cx.config.transforms_lock())?;
     let (down, down_error) =
         match plan::plan_revision(&repo, revision, Direction::Down, &with, dialect) {
-            Ok(plan) => (Some(steps(&plan)), None),
+            Ok(plan) => match crate::exec::check_reversible(revision, &plan, |module| {
+                lock.modules.get(module).map(|entry| entry.has_down)
+            }) {
+                Ok(()) => (Some(steps(&plan)), None),
+                Err(e) => (None, Some(e.to_string())),
+            },
             Err(e) => (None, Some(e.to_string())),
         };
     let shown = Shown {

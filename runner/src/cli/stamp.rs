@@ -3,9 +3,9 @@
 
 use serde_json::json;
 
-use super::Context;
 use super::output;
 use super::upgrade::{Opened, RunFlags};
+use super::{Context, ModuleUse};
 use crate::exec::{Migrator, Silent};
 use crate::revision::target::Target;
 
@@ -38,7 +38,10 @@ pub async fn stamp(cx: &Context, args: &StampArgs) -> anyhow::Result<i32> {
         repo,
         modules,
         mut db,
-    } = args.flags.open(cx, true, Some((&target, None))).await?;
+    } = args
+        .flags
+        .open(cx, true, Some((&target, None)), ModuleUse::Record)
+        .await?;
     let heads = Migrator::new(&repo, &mut db, options, &mut Silent)
         .with_modules(modules)
         .stamp(&target)
@@ -58,7 +61,7 @@ pub async fn repair(cx: &Context, args: &RepairArgs) -> anyhow::Result<i32> {
         repo,
         modules,
         mut db,
-    } = args.flags.open(cx, false, None).await?;
+    } = args.flags.open(cx, false, None, ModuleUse::Record).await?;
     let done = Migrator::new(&repo, &mut db, options, &mut Silent)
         .with_modules(modules)
         .repair(args.force)

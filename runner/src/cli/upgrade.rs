@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::output::{self, TerminalProgress};
 use super::script::ScriptFlags;
-use super::{Context, Format};
+use super::{Context, Format, ModuleUse};
 use crate::db::{ConnectOptions, Db};
 use crate::exec::{Migrator, Ran, RunOptions};
 use crate::revision::Repository;
@@ -102,8 +102,9 @@ impl RunFlags {
         cx: &Context,
         create_sqlite_file: bool,
         target: Option<(&Target, Option<bool>)>,
+        usage: ModuleUse,
     ) -> anyhow::Result<Opened> {
-        let (options, repo, modules) = self.prepare(cx, target).await?;
+        let (options, repo, modules) = self.prepare(cx, target, usage).await?;
         let db = cx
             .connect(&self.connect_options(cx, create_sqlite_file))
             .await?;
@@ -120,6 +121,7 @@ impl RunFlags {
         &self,
         cx: &Context,
         target: Option<(&Target, Option<bool>)>,
+        usage: ModuleUse,
     ) -> anyhow::Result<(RunOptions, Repository, Modules)> {
         let options = RunOptions {
             lock_timeout: self.lock_timeout,
@@ -137,7 +139,12 @@ impl RunFlags {
         } else {
             BuildPolicy::WhenStale
         };
-        let modules = cx.modules(&repo, policy).await?;
+        // --allow-changed accepts an edited module, rebuilt, under the applied revisions.
+        let usage = match usage {
+            ModuleUse::RunOverApplied if self.allow_changed => ModuleUse::Run,
+            usage => usage,
+        };
+        let modules = cx.modules_for(&repo, policy, usage).await?;
         Ok((options, repo, modules))
     }
 
@@ -185,6 +192,7 @@ async fn run(
             target
                 .as_ref()
                 .map(|t| (t, Some(direction == Direction::Up))),
+            ModuleUse::RunOverApplied,
         )
         .await?;
     options.resume = resume;

@@ -158,17 +158,18 @@ impl Db {
 
     /// Runs one prepared statement with bound values; returns the rows it changed.
     pub async fn execute_bound(&mut self, sql: &str, params: Params<'_>) -> Result<u64, DbError> {
+        let keep = kept_prepared(sql);
         let sql = AssertSqlSafe(sql.to_string());
         Ok(match (self.free().await?, params) {
             (Connection::Postgres(c), Params::PostgresText(values)) => {
-                let mut query = sqlx::query(sql);
+                let mut query = sqlx::query(sql).persistent(keep);
                 for value in values {
                     query = query.bind(value.as_deref());
                 }
                 query.execute(c).await?.rows_affected()
             }
             (Connection::MySql(c), Params::Mysql(values)) => {
-                decode::bind_mysql(sqlx::query(sql), values.iter().copied())
+                decode::bind_mysql(sqlx::query(sql).persistent(keep), values.iter().copied())
                     .execute(c)
                     .await?
                     .rows_affected()
@@ -197,6 +198,7 @@ impl Db {
         params: Params<'_>,
         bounds: Bounds,
     ) -> Result<Bounded, DbError> {
+        let keep = kept_prepared(sql);
         let sql = AssertSqlSafe(sql.to_string());
         // Past a bound, the rest of the result is read and dropped rather than left unread:
         // MySQL's server would otherwise stay blocked sending it, and the connection with it.
@@ -234,14 +236,15 @@ impl Db {
         }
         Ok(match (self.free().await?, params) {
             (Connection::Postgres(c), Params::PostgresText(values)) => {
-                let mut query = sqlx::query(sql);
+                let mut query = sqlx::query(sql).persistent(keep);
                 for value in values {
                     query = query.bind(value.as_deref());
                 }
                 read!(query.fetch(c), decode::postgres_reader)
             }
             (Connection::MySql(c), Params::Mysql(values)) => {
-                let query = decode::bind_mysql(sqlx::query(sql), values.iter().copied());
+                let query =
+                    decode::bind_mysql(sqlx::query(sql).persistent(keep), values.iter().copied());
                 read!(query.fetch(c), decode::mysql_reader)
             }
             (Connection::Lent | Connection::SqliteHeld(_), _) => return Err(DbError::Lent),
@@ -249,6 +252,15 @@ impl Db {
             _ => return Err(self.wrong_params()),
         })
     }
+}
+
+/// The longest statement a server connection keeps prepared for reuse. The driver keeps up
+/// to 100 statements by their text; a transform's are reused by text (and runner's batched
+/// forms stay well under this), while longer ones would only hold memory.
+const KEPT_SQL_BYTES: usize = 64 << 10;
+
+fn kept_prepared(sql: &str) -> bool {
+    sql.len() <= KEPT_SQL_BYTES
 }
 
 #[cfg(test)]

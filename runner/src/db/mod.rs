@@ -8,6 +8,7 @@ pub mod introspect;
 pub mod lock;
 pub(crate) mod sqlite_hold;
 pub mod sqlite_live;
+pub(crate) mod sqlite_worker;
 mod transaction;
 pub mod url;
 pub mod value;
@@ -106,6 +107,10 @@ pub enum DbError {
     },
     #[error("the connection is lent to a transform")]
     Lent,
+    /// The outcome of work queued behind a transform was not what it was queued as (a bug
+    /// of runner's).
+    #[error("runner lost track of the work queued behind the transform")]
+    Uncollected,
     #[error(
         "the connection was closed because a statement on it would not stop; its transaction is rolled back by the server"
     )]
@@ -448,53 +453,6 @@ impl Db {
             Connection::Lent | Connection::SqliteHeld(_) => return Err(DbError::Lent),
             Connection::Abandoned => return Err(DbError::Abandoned),
         })
-    }
-
-    /// Runs `work` on the SQLite connection's own handle, through rusqlite, inside whatever
-    /// transaction is open: the fast path for a transform's statements. Through sqlx every
-    /// statement pays a hop to its worker thread (30-120 us here), which caps a loop of
-    /// single-row statements at 8-20k rows/s. The first call holds the handle (see
-    /// `sqlite_hold.rs`) and later calls reuse it and rusqlite's statement cache, until
-    /// anything goes through sqlx or [`Db::release_sqlite`] is called.
-    pub async fn with_sqlite<T>(
-        &mut self,
-        work: impl FnOnce(&rusqlite::Connection) -> Result<T, DbError>,
-    ) -> Result<T, DbError> {
-        self.with_sqlite_checked(None, work).await
-    }
-
-    /// [`Db::with_sqlite`], where the first call of a hold runs `install` before `work`: it
-    /// installs an authorizer that stays on the handle for the whole hold (the sandbox's,
-    /// see `sandbox/authorizer.rs`); it is cleared when the hold ends.
-    pub async fn with_sqlite_checked<T>(
-        &mut self,
-        install: Option<sqlite_hold::Install<'_>>,
-        work: impl FnOnce(&rusqlite::Connection) -> Result<T, DbError>,
-    ) -> Result<T, DbError> {
-        if matches!(self.conn, Connection::Sqlite(_)) {
-            let Connection::Sqlite(c) = std::mem::replace(&mut self.conn, Connection::Lent) else {
-                unreachable!("matched just above")
-            };
-            self.conn = Connection::SqliteHeld(Box::new(sqlite_hold::SqliteHold::start(c)));
-        }
-        match &mut self.conn {
-            Connection::SqliteHeld(hold) => hold.run(install, work).await,
-            Connection::Lent => Err(DbError::Lent),
-            Connection::Abandoned => Err(DbError::Abandoned),
-            Connection::Sqlite(_) | Connection::Postgres(_) | Connection::MySql(_) => {
-                Err(DbError::WrongDialect {
-                    expected: Dialect::Sqlite,
-                    actual: self.info.dialect,
-                })
-            }
-        }
-    }
-
-    /// Gives SQLite's handle back to sqlx if [`Db::with_sqlite`] holds it, dropping the
-    /// statements prepared on it: a transform's sandbox calls this when its run ends, so that
-    /// no statement prepared under one step's grants outlives the step.
-    pub async fn release_sqlite(&mut self) -> Result<(), DbError> {
-        self.free().await.map(drop)
     }
 
     /// The connection, ready for sqlx: a held SQLite handle is released first.

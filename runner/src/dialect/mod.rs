@@ -130,10 +130,13 @@ impl Action {
                         tables.join(", ")
                     }
                 };
+                // A table it may write it may also read.
+                let mut readable = t.reads.clone();
+                readable.extend(t.writes.iter().filter(|w| !t.reads.contains(w)).cloned());
                 format!(
                     "-- transform {} ({direction}) in the sandbox: reads {}; writes {}",
                     t.module,
-                    list(&t.reads),
+                    list(&readable),
                     list(&t.writes)
                 )
             }

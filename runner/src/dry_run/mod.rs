@@ -8,7 +8,9 @@
 //! downgrade) would take, so a dry run fails where the real run would, with the same message.
 
 mod record;
+pub mod row_changes;
 pub mod scratch;
+pub mod try_step;
 
 use serde::Serialize;
 

@@ -34,9 +34,9 @@ impl From<DbError> for ActionError {
 
 /// Refuses a plan that runs a transform backwards whose module has no `down` (`has_down`
 /// says, per module; `None` for a module it does not know, which the caller judges): found
-/// before anything runs, so a downgrade never stops half way for it. A live run and a
-/// `--sql` script both ask.
-pub(super) fn check_reversible(
+/// before anything runs, so a downgrade never stops half way for it. A live run, a `--sql`
+/// script and `show` ask.
+pub fn check_reversible(
     revision: &Revision,
     plan: &plan::RevisionPlan,
     has_down: impl Fn(&str) -> Option<bool>,

@@ -17,6 +17,10 @@ use crate::version_table::{Direction, HistoryEntry, Status};
 pub enum ExecError {
     #[error(transparent)]
     Plan(#[from] PlanError),
+    /// A plan refused before anything ran (a downgrade past a step that cannot be reversed):
+    /// nothing changed.
+    #[error(transparent)]
+    Refused(PlanError),
     #[error(transparent)]
     Target(#[from] TargetError),
     #[error(transparent)]
@@ -26,12 +30,13 @@ pub enum ExecError {
     #[error(transparent)]
     Transforms(#[from] TransformsError),
     #[error(
-        "revision {revision} ({path}) was changed after it was applied: its checksum was {recorded}, it is {now}; \
+        "revision {revision} was changed after it was applied: {what} (its checksum was {recorded}, it is {now}); \
          undo the edit, or run `runner repair` if it is deliberate (or pass --allow-changed)"
     )]
     ChecksumMismatch {
         revision: String,
-        path: String,
+        /// What changed: its file, a module it runs, or both.
+        what: String,
         recorded: String,
         now: String,
     },

@@ -30,13 +30,14 @@ use crate::config::SandboxLimits;
 use crate::db::{Db, lock};
 use crate::dialect::Action;
 use crate::dialect_kind::Dialect;
-use crate::plan::{self, PlannedStep, SchemaCache};
+use crate::plan::{self, PlanError, PlannedStep, SchemaCache};
 use crate::revision::target::{self, Target};
 use crate::revision::{Repository, Revision};
 use crate::sandbox::TransformListener;
 use crate::transforms::Modules;
 use crate::version_table::{self, Direction, HistoryEntry};
 use actions::ActionError;
+pub use actions::check_reversible;
 pub use error::{ExecError, HalfApplied, StepFailure};
 pub use script::{ModuleFacts, Script, write_script};
 pub use transaction::Left;
@@ -102,20 +103,98 @@ pub fn why_step_by_step(repo: &Repository, info: &crate::db::ServerInfo, revisio
     }
 }
 
-/// The checksum recorded for a revision: its file's, and the sha256 of every transform module
-/// it runs (`module_sha`, "missing" where it has none), so that a rebuilt module counts as a
-/// change too.
+/// The checksum recorded for a revision: its file's sha256 where it runs no transform;
+/// otherwise the first half of its file's and the first half of the sha256 over every
+/// transform module it runs (`module_sha`, "missing" where it has none), so that a rebuilt
+/// module counts as a change too, and a change can be told to be the file's or a module's.
 pub fn checksum(revision: &Revision, module_sha: impl Fn(&str) -> Option<String>) -> String {
     let modules = revision.transform_modules();
     if modules.is_empty() {
         return revision.file.checksum.clone();
     }
-    let mut text = revision.file.checksum.clone();
+    format!(
+        "{}{}",
+        half(&revision.file.checksum),
+        half(&modules_checksum(&modules, &module_sha))
+    )
+}
+
+/// A checksum for a message: its two ends, where a file's change and a module's show.
+fn short_checksum(checksum: &str) -> String {
+    match (
+        checksum.get(..8),
+        checksum.get(checksum.len().saturating_sub(8)..),
+    ) {
+        (Some(head), Some(tail)) if checksum.len() > 16 => format!("{head}..{tail}"),
+        _ => checksum.to_string(),
+    }
+}
+
+fn half(sha: &str) -> &str {
+    sha.get(..32).unwrap_or(sha)
+}
+
+/// sha256 over `module:sha` lines, in the order given.
+fn modules_checksum(modules: &[String], module_sha: &impl Fn(&str) -> Option<String>) -> String {
+    let mut text = String::new();
     for module in modules {
+        let sha = module_sha(module).unwrap_or_else(|| "missing".into());
+        text.push_str(&format!("\n{module}:{sha}"));
+    }
+    crate::revision::load::checksum(&text)
+}
+
+/// The checksum runners before 0.1 recorded for a revision with transforms: one sha256 over
+/// its file's and its modules'. Still accepted as a match.
+fn combined_checksum(revision: &Revision, module_sha: &impl Fn(&str) -> Option<String>) -> String {
+    let mut text = revision.file.checksum.clone();
+    for module in revision.transform_modules() {
         let sha = module_sha(&module).unwrap_or_else(|| "missing".into());
         text.push_str(&format!("\n{module}:{sha}"));
     }
     crate::revision::load::checksum(&text)
+}
+
+/// True if `recorded` is the checksum of `revision` as it is now, in either form.
+pub fn checksum_matches(
+    recorded: &str,
+    revision: &Revision,
+    module_sha: impl Fn(&str) -> Option<String>,
+) -> bool {
+    recorded == checksum(revision, &module_sha)
+        || (!revision.transform_modules().is_empty()
+            && recorded == combined_checksum(revision, &module_sha))
+}
+
+/// What changed in `revision` since `recorded` was its checksum: its file, the modules it
+/// runs, or both, in words.
+pub fn what_changed(
+    recorded: &str,
+    revision: &Revision,
+    module_sha: impl Fn(&str) -> Option<String>,
+) -> String {
+    let path = revision.file.path.display();
+    let modules = revision.transform_modules();
+    if modules.is_empty() {
+        return format!("its file {path} changed");
+    }
+    let named = match modules.as_slice() {
+        [one] => format!("transform module '{one}', which it runs,"),
+        many => format!("a transform module it runs (one of {})", many.join(", ")),
+    };
+    let now_modules = modules_checksum(&modules, &module_sha);
+    let (Some(file_then), Some(modules_then)) = (recorded.get(..32), recorded.get(32..)) else {
+        return format!("its file {path} or a transform module it runs changed");
+    };
+    match (
+        file_then == half(&revision.file.checksum),
+        modules_then == half(&now_modules),
+    ) {
+        (true, false) => format!("{named} changed (it was rebuilt); its file did not"),
+        (false, true) => format!("its file {path} changed"),
+        // Both, or a checksum recorded in the combined form, which cannot tell.
+        _ => format!("its file {path} and {named} changed"),
+    }
 }
 
 /// Progress that goes nowhere.
@@ -217,9 +296,16 @@ impl<'a> Migrator<'a> {
 
     /// The checksum recorded for a revision (see [`checksum`]), with the loaded modules.
     pub fn checksum(&self, revision: &Revision) -> String {
-        checksum(revision, |module| {
-            self.modules.get(module).map(|m| m.sha256.clone())
-        })
+        checksum(revision, |module| self.module_sha(module))
+    }
+
+    /// True if `recorded` is `revision`'s checksum now (see [`checksum_matches`]).
+    pub fn checksum_matches(&self, recorded: &str, revision: &Revision) -> bool {
+        checksum_matches(recorded, revision, |module| self.module_sha(module))
+    }
+
+    fn module_sha(&self, module: &str) -> Option<String> {
+        self.modules.get(module).map(|m| m.sha256.clone())
     }
 
     /// Applies revisions up to `target`.
@@ -338,15 +424,14 @@ impl<'a> Migrator<'a> {
             if !applied.contains(&revision.id) || self.options.allow_changed {
                 continue;
             }
-            let now = self.checksum(revision);
             if let Some(checksum) = recorded.get(&revision.id)
-                && *checksum != now
+                && !self.checksum_matches(checksum, revision)
             {
                 return Err(ExecError::ChecksumMismatch {
                     revision: revision.id.clone(),
-                    path: revision.file.path.display().to_string(),
-                    recorded: checksum.chars().take(12).collect(),
-                    now: now.chars().take(12).collect(),
+                    what: what_changed(checksum, revision, |module| self.module_sha(module)),
+                    recorded: short_checksum(checksum),
+                    now: short_checksum(&self.checksum(revision)),
                 });
             }
         }
@@ -361,8 +446,12 @@ impl<'a> Migrator<'a> {
             return Err(ExecError::ResumeOtherWay(Box::new(stopped)));
         }
         let revision = self.repo.revision(&entry.revision)?;
-        let now = self.checksum(revision);
-        if entry.checksum.as_deref().is_some_and(|c| c != now) && !self.options.allow_changed {
+        if entry
+            .checksum
+            .as_deref()
+            .is_some_and(|c| !self.checksum_matches(c, revision))
+            && !self.options.allow_changed
+        {
             return Err(ExecError::ChangedSinceHalfRun {
                 revision: revision.id.clone(),
                 path: revision.file.path.display().to_string(),
@@ -463,6 +552,7 @@ impl<'a> Migrator<'a> {
         };
         if direction == Direction::Down {
             self.schemas.prepare_downgrade(self.repo, &applied, &path)?;
+            self.refuse_irreversible(&applied, &path)?;
         }
         let needs_notice = path.iter().any(|id| {
             self.repo
@@ -553,6 +643,31 @@ impl<'a> Migrator<'a> {
                 Outcome::Retry => continue,
             }
         }
+    }
+
+    /// Plans every revision a downgrade reverts, in order, before the first one runs: a step
+    /// that cannot be reversed is refused while nothing has changed, not half way down.
+    fn refuse_irreversible(
+        &mut self,
+        applied: &HashSet<String>,
+        path: &[String],
+    ) -> Result<(), ExecError> {
+        let repo = self.repo;
+        let mut before = applied.clone();
+        for id in path {
+            let revision = repo.revision(id)?;
+            let mut after = before.clone();
+            after.remove(id);
+            match self.plan(revision, Direction::Down, &before, &after) {
+                Ok(_) => {}
+                Err(ExecError::Plan(refused @ PlanError::Irreversible(_))) => {
+                    return Err(ExecError::Refused(refused));
+                }
+                Err(other) => return Err(other),
+            }
+            before = after;
+        }
+        Ok(())
     }
 
     /// The plan of `revision` in `direction` over `applied`, its transforms checked, and the

@@ -15,7 +15,7 @@ use super::{ExecError, checksum};
 use crate::db::Value;
 use crate::dialect::{Action, renderer};
 use crate::dialect_kind::Dialect;
-use crate::plan::{self, SchemaCache};
+use crate::plan::{self, PlanError, SchemaCache};
 use crate::revision::Repository;
 use crate::version_table::{
     NewEntry, Statement, Status, create_statements, insert_statement, set_heads_statements,
@@ -85,7 +85,10 @@ pub fn write_script(
         };
         let plan =
             plan::plan_revision_cached(repo, revision, direction, &applied, dialect, &mut schemas)?;
-        check_reversible(revision, &plan, modules.has_down)?;
+        check_reversible(revision, &plan, modules.has_down).map_err(|error| match error {
+            ExecError::Plan(refused @ PlanError::Irreversible(_)) => ExecError::Refused(refused),
+            other => other,
+        })?;
         let new_heads = repo.graph.heads_of(&after)?;
         let transactional = revision.transactional && dialect.caps().transactional_ddl;
         let rebuilds = dialect == Dialect::Sqlite && plan.rebuilds_tables();

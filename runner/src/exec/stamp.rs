@@ -103,7 +103,9 @@ impl Migrator<'_> {
         for revision in self.repo.ordered() {
             let checksum = self.checksum(revision);
             let changed = applied.contains(&revision.id)
-                && recorded.get(&revision.id).is_some_and(|c| *c != checksum);
+                && recorded
+                    .get(&revision.id)
+                    .is_some_and(|c| !self.checksum_matches(c, revision));
             let failed = half_done.iter().find(|e| e.revision == revision.id);
             if !changed && failed.is_none() {
                 continue;

@@ -170,12 +170,17 @@ impl ConstraintKind {
 /// Why an operation does not fit the schema it is applied to. Found before any SQL is sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SchemaError {
-    #[error("no table '{table}'")]
-    TableNotFound { table: String },
+    /// `hint` is a "did you mean" or nothing.
+    #[error("no table '{table}'{hint}")]
+    TableNotFound { table: String, hint: String },
     #[error("table '{table}' already exists")]
     TableExists { table: String },
-    #[error("table '{table}' has no column '{column}'")]
-    ColumnNotFound { table: String, column: String },
+    #[error("table '{table}' has no column '{column}'{hint}")]
+    ColumnNotFound {
+        table: String,
+        column: String,
+        hint: String,
+    },
     #[error("table '{table}' already has a column '{column}'")]
     ColumnExists { table: String, column: String },
     #[error("no index '{index}'")]
@@ -264,16 +269,28 @@ impl Schema {
 
     /// The table called `name`.
     pub fn table(&self, name: &str) -> Result<&Table, SchemaError> {
-        self.tables
-            .get(name)
-            .ok_or_else(|| SchemaError::TableNotFound { table: name.into() })
+        self.tables.get(name).ok_or_else(|| self.no_table(name))
     }
 
     /// The table called `name`, to change it.
     pub fn table_mut(&mut self, name: &str) -> Result<&mut Table, SchemaError> {
+        if !self.tables.contains_key(name) {
+            return Err(self.no_table(name));
+        }
         self.tables
             .get_mut(name)
-            .ok_or_else(|| SchemaError::TableNotFound { table: name.into() })
+            .ok_or_else(|| SchemaError::TableNotFound {
+                table: name.into(),
+                hint: String::new(),
+            })
+    }
+
+    /// Why there is no table `name`, with the closest name there is.
+    pub fn no_table(&self, name: &str) -> SchemaError {
+        SchemaError::TableNotFound {
+            table: name.into(),
+            hint: crate::suggest::did_you_mean(name, self.tables.keys().map(String::as_str)),
+        }
     }
 
     /// The enum called `name`.
@@ -474,22 +491,27 @@ impl Table {
         self.columns
             .iter()
             .find(|c| c.name == name)
-            .ok_or_else(|| SchemaError::ColumnNotFound {
-                table: self.name.clone(),
-                column: name.into(),
-            })
+            .ok_or_else(|| self.no_column(name))
+    }
+
+    /// Why there is no column `name`, with the closest name there is.
+    pub fn no_column(&self, name: &str) -> SchemaError {
+        SchemaError::ColumnNotFound {
+            table: self.name.clone(),
+            column: name.into(),
+            hint: crate::suggest::did_you_mean(
+                name,
+                self.columns.iter().map(|column| column.name.as_str()),
+            ),
+        }
     }
 
     /// The column called `name`, to change it.
     pub fn column_mut(&mut self, name: &str) -> Result<&mut Column, SchemaError> {
-        let table = self.name.clone();
-        self.columns
-            .iter_mut()
-            .find(|c| c.name == name)
-            .ok_or(SchemaError::ColumnNotFound {
-                table,
-                column: name.into(),
-            })
+        match self.columns.iter().position(|c| c.name == name) {
+            Some(at) => Ok(&mut self.columns[at]),
+            None => Err(self.no_column(name)),
+        }
     }
 
     /// True if the table has a column called `name`.

@@ -207,6 +207,43 @@ impl<'de> Deserialize<'de> for ColumnType {
 mod tests {
     use super::*;
 
+    /// docs/operations.md lists the other spellings as "`a` is `b`": each must read as said.
+    #[test]
+    fn the_spellings_the_docs_list_read_as_the_docs_say() {
+        let docs = include_str!("../../../docs/operations.md");
+        let paragraph = docs
+            .split("\n\n")
+            .find(|p| p.starts_with("Other spellings"))
+            .expect("the paragraph of other spellings");
+        let paragraph = paragraph.replace('\n', " ");
+        let mut pairs = 0;
+        let sides: Vec<&str> = paragraph.split("` is `").collect();
+        for pair in sides.windows(2) {
+            let (Some(alias), Some(canonical)) =
+                (pair[0].rsplit('`').next(), pair[1].split('`').next())
+            else {
+                continue;
+            };
+            let read = |spelling: &str| -> ColumnType {
+                spelling
+                    .replace("(p,s)", "(10,2)")
+                    .replace("(n)", "(20)")
+                    .parse()
+                    .unwrap_or_else(|e| panic!("{spelling}: {e}"))
+            };
+            assert_eq!(read(alias), read(canonical), "`{alias}` is `{canonical}`");
+            pairs += 1;
+        }
+        assert_eq!(pairs, 7, "{paragraph}");
+        assert_eq!(
+            "NUMERIC(12)".parse::<ColumnType>().unwrap(),
+            ColumnType::Decimal {
+                precision: 12,
+                scale: 0
+            }
+        );
+    }
+
     #[test]
     fn parses_every_portable_type_and_prints_it_back() {
         for name in [

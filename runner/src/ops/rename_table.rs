@@ -26,9 +26,7 @@ impl Operation for RenameTable {
         }
         schema.ensure_table_name_free(&self.to)?;
         let Some((index, _, mut table)) = schema.tables.shift_remove_full(&self.table) else {
-            return Err(SchemaError::TableNotFound {
-                table: self.table.clone(),
-            });
+            return Err(schema.no_table(&self.table));
         };
         table.name = self.to.clone();
         schema.tables.shift_insert(index, self.to.clone(), table);

@@ -177,7 +177,7 @@ mod tests {
         let sql = golden(&before, &transform);
         assert!(
             sql.contains(
-                "-- transform split_names (up) in the sandbox: reads companies; writes contacts"
+                "-- transform split_names (up) in the sandbox: reads companies, contacts; writes contacts"
             ),
             "{sql}"
         );

@@ -34,7 +34,9 @@ struct RawRevision {
     depends_on: Option<Spanned<IdList>>,
     #[serde(default = "yes")]
     transactional: bool,
-    #[serde(default)]
+    /// `upgrade:` with nothing under it (a new revision's, all its steps commented out) is
+    /// no steps.
+    #[serde(default, deserialize_with = "steps_or_nothing")]
     upgrade: Vec<Spanned<StepEntry>>,
     #[serde(default)]
     downgrade: RawDowngrade,
@@ -42,6 +44,12 @@ struct RawRevision {
 
 fn yes() -> bool {
     true
+}
+
+fn steps_or_nothing<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<Spanned<StepEntry>>, D::Error> {
+    Ok(Option::<Vec<Spanned<StepEntry>>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// A list of revision ids; `parents: a` is read as `parents: [a]`, as Alembic's
@@ -119,11 +127,17 @@ impl<'de> Deserialize<'de> for RawDowngrade {
 /// Turns a YAML error into a located one. Serde's "unknown variant" becomes "unknown
 /// operation" where the variants are operations.
 pub fn yaml_error(path: &Arc<PathBuf>, text: &str, err: &serde_saphyr::Error) -> SourceError {
-    let mut message = serde_saphyr::DefaultMessageFormatter
-        .format_message(err)
-        .into_owned();
+    let mut message = match ours(err) {
+        Some(message) => message,
+        None => serde_saphyr::DefaultMessageFormatter
+            .format_message(err)
+            .into_owned(),
+    };
     if message.starts_with("unknown variant") && message.contains("create_table") {
         message = message.replacen("unknown variant", "unknown operation", 1);
+    }
+    if let Some(hint) = unknown_name_hint(&message) {
+        message.push_str(&hint);
     }
     match err.location() {
         Some(at) if at.line() > 0 => SourceError::at(
@@ -132,6 +146,56 @@ pub fn yaml_error(path: &Arc<PathBuf>, text: &str, err: &serde_saphyr::Error) ->
             Some(text),
         ),
         _ => SourceError::at(SourceLoc::file(path), message, None),
+    }
+}
+
+/// "did you mean" for serde's `unknown field `x`, expected one of ...` and `unknown variant`
+/// (operation) messages, from the names the message itself lists.
+fn unknown_name_hint(message: &str) -> Option<String> {
+    let rest = [
+        "unknown field `",
+        "unknown variant `",
+        "unknown operation `",
+    ]
+    .iter()
+    .find_map(|prefix| message.strip_prefix(prefix))?;
+    let (typed, rest) = rest.split_once('`')?;
+    let (_, expected) = rest.split_once("expected ")?;
+    let expected = expected.strip_prefix("one of ").unwrap_or(expected);
+    let names = expected
+        .split([',', ' '])
+        .map(|name| name.trim_matches(|c: char| c == '`' || c.is_whitespace()))
+        .filter(|name| !name.is_empty() && *name != "or");
+    crate::suggest::closest(typed, names).map(|name| format!("; did you mean `{name}`?"))
+}
+
+/// Our words for the parser's errors whose own text gives advice about the parser's options,
+/// which a revision's author cannot set.
+fn ours(err: &serde_saphyr::Error) -> Option<String> {
+    use serde_saphyr::Error;
+    let mut err = err;
+    while let Error::WithSnippet { error, .. } | Error::AliasError { error, .. } = err {
+        err = error;
+    }
+    match err {
+        Error::DuplicateMappingKey { key: Some(key), .. } => Some(format!(
+            "`{key}` is given twice in this mapping: a key may appear once (merge the two, or \
+             delete the one you do not mean)"
+        )),
+        Error::DuplicateMappingKey { key: None, .. } => Some(
+            "this key is given twice in this mapping: a key may appear once (merge the two, or \
+             delete the one you do not mean)"
+                .into(),
+        ),
+        Error::BinaryNotUtf8 { .. } => {
+            Some("a !!binary value is not UTF-8 text: a revision holds text only".into())
+        }
+        Error::Budget { .. } => Some(
+            "the file is too large or too deeply nested to be a revision (it passes the YAML \
+             parser's limits)"
+                .into(),
+        ),
+        _ => None,
     }
 }
 

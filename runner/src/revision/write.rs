@@ -120,10 +120,10 @@ pub fn render(revision: &NewRevision) -> Result<String, UnwritableStep> {
     );
     if revision.upgrade.is_empty() {
         out.push_str(
-            "upgrade: []\n\
-             # upgrade:\n\
-             #   - add_column: {table: contacts, column: {name: first_name, type: string(255)}}\n\
-             #   - transform: {module: split_names, reads: [contacts], writes: [contacts]}\n",
+            "upgrade:\n\
+             \x20 # Steps, run in order in one transaction. For example (remove the `# `):\n\
+             \x20 # - add_column: {table: contacts, column: {name: first_name, type: string(255)}}\n\
+             \x20 # - transform: {module: split_names, reads: [contacts], writes: [contacts]}\n",
         );
     } else {
         out.push_str("upgrade:\n");
@@ -221,5 +221,31 @@ mod tests {
         assert_eq!(parsed.branch_labels, revision.branch_labels);
         let steps: Vec<Step> = parsed.upgrade.into_iter().map(|s| s.value).collect();
         assert_eq!(steps, revision.upgrade, "{text}");
+    }
+
+    #[test]
+    fn a_new_revision_parses_empty_and_its_example_parses_once_uncommented() {
+        let revision = NewRevision {
+            id: "abc123def456".into(),
+            parents: vec![],
+            message: "split names".into(),
+            created: DateTime::parse_from_rfc3339("2026-11-24T12:00:00Z")
+                .unwrap()
+                .with_timezone(&Utc),
+            branch_labels: vec![],
+            depends_on: vec![],
+            upgrade: vec![],
+            notes: vec![],
+        };
+        let text = render(&revision).unwrap();
+        let path = Path::new("abc123def456_split_names.yaml");
+        let empty =
+            super::super::load::parse(path, &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert!(empty.upgrade.is_empty());
+        // What a user does with the example: delete the `# ` in front of its steps.
+        let uncommented = text.replace("  # - ", "  - ");
+        let filled = super::super::load::parse(path, &uncommented)
+            .unwrap_or_else(|e| panic!("{e}\n{uncommented}"));
+        assert_eq!(filled.upgrade.len(), 2, "{uncommented}");
     }
 }

@@ -5,5 +5,9 @@ wasmtime::component::bindgen!({
     path: "../guest-sdk/wit",
     imports: { default: async | trappable },
     exports: { default: async },
-    with: { "runner:transform/db.cursor": super::host::GuestCursor },
+    with: {
+        "runner:transform/db.cursor": super::host::GuestCursor,
+        "runner:transform/db.writer": super::host::GuestWriter,
+        "runner:transform/db.pending-rows": super::host::GuestPending,
+    },
 });

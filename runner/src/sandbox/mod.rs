@@ -91,8 +91,27 @@ fn bytes_text(bytes: u64) -> String {
     }
 }
 
+/// The most a transform may hand the host in one call (a statement, a batch of rows, an
+/// error text): a quarter of the step's memory, at least 4 MiB. Whatever the guest passes is
+/// copied into host memory, outside the guest's cap; this bounds that copy, so that the
+/// runner's memory stays within the step's memory and a quarter more (plus its own).
+fn transfer_limit(memory_bytes: u64) -> u64 {
+    (memory_bytes / 4).max(4 << 20)
+}
+
+/// What wasmtime says when a guest passes more than the store's hostcall fuel.
+const TRANSFER_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
+
+/// True when `error` is wasmtime refusing to copy more than [`transfer_limit`] from the guest.
+fn passed_too_much(error: &wasmtime::Error) -> bool {
+    error
+        .chain()
+        .any(|cause| cause.to_string().contains(TRANSFER_EXHAUSTED))
+}
+
 /// A store for one run: the host state, its limits, and an epoch deadline at `config.timeout`.
 fn new_store(sandbox: &Sandbox, config: HostConfig) -> Store<HostState> {
+    let transfer = usize::try_from(transfer_limit(config.memory_bytes)).unwrap_or(usize::MAX);
     let ticks = config
         .timeout
         .as_millis()
@@ -100,6 +119,7 @@ fn new_store(sandbox: &Sandbox, config: HostConfig) -> Store<HostState> {
         .max(1);
     let mut store = Store::new(&sandbox.engine, HostState::new(config));
     store.limiter(|state| &mut state.limits);
+    store.set_hostcall_fuel(transfer);
     store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
     store.epoch_deadline_trap();
     store
@@ -196,6 +216,11 @@ pub async fn run(
                 format!(
                     "it ran out of time: the limit is {}",
                     host::humanize(call.timeout)
+                )
+            } else if passed_too_much(&trap) {
+                format!(
+                    "it handed the host too long a value in one call (a statement, a batch of rows or an error text): the most is {}, a quarter of the step's memory; pass less at a time",
+                    bytes_text(transfer_limit(call.memory_bytes))
                 )
             } else if state.limits.refused {
                 format!(

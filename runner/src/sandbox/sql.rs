@@ -5,6 +5,10 @@
 //! MySQL through `COM_STMT_PREPARE`. Cursors live in `cursor.rs`. No statement outlives the
 //! transform's deadline: SQLite interrupts itself, the servers are given a statement time limit.
 
+mod behind;
+
+pub(in crate::sandbox) use behind::{collect_behind, execute_behind, query_behind};
+
 use std::ffi::{c_int, c_void};
 use std::time::{Duration, Instant};
 
@@ -207,10 +211,15 @@ pub(super) async fn sqlite<T>(
         before_deadline(conn, deadline, value_bytes, work)
     })
     .await
-    .map_err(|error| match error {
+    .map_err(|error| explained(&session.checker, error))
+}
+
+/// An SQLite error, with the authorizer's reason when it refused the statement.
+fn explained(checker: &Checker, error: DbError) -> DbError {
+    match error {
         DbError::Denied(_) => error,
-        other => session.checker.explain(other),
-    })
+        other => checker.explain(other),
+    }
 }
 
 /// A statement runs on this thread, where no timer can stop it: SQLite itself looks at the
@@ -322,7 +331,11 @@ impl ColumnKind {
                 _ => Value::Real(x),
             },
             ValueRef::Text(bytes) => {
-                let text = String::from_utf8_lossy(bytes).into_owned();
+                // Valid UTF-8 (nearly always) is copied as it is; the lossy path is slower.
+                let text = match std::str::from_utf8(bytes) {
+                    Ok(text) => text.to_owned(),
+                    Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+                };
                 match self {
                     Self::Decimal => Value::Decimal(text),
                     Self::Json => Value::Json(text),

@@ -67,6 +67,19 @@ const PASSED: &[&str] = &[
     "no_proxy",
     "SSL_CERT_FILE",
     "SSL_CERT_DIR",
+    // The same for pip and npm, which install componentize-py and componentize-js (Python
+    // and JavaScript transforms): a company's certificate authority and package index. An
+    // index URL with a password in it is left out below, as a proxy's is.
+    "NODE_EXTRA_CA_CERTS",
+    "PIP_CERT",
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_TRUSTED_HOST",
+    "REQUESTS_CA_BUNDLE",
+    "NPM_CONFIG_REGISTRY",
+    "npm_config_registry",
+    "NPM_CONFIG_CAFILE",
+    "npm_config_cafile",
 ];
 
 /// Variables PASSED matches that hold secrets: registry tokens, the private keys of asymmetric
@@ -147,6 +160,17 @@ pub(super) fn toolchain_command(program: &str) -> Command {
         .env_clear()
         .envs(build_environment(std::env::vars_os()));
     command
+}
+
+/// True if `program --version` runs and succeeds in the build's environment, as the build
+/// will run it: how runner tells whether cargo, python3, node or npm is there.
+pub fn program_runs(program: &str) -> bool {
+    toolchain_command(program)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 #[cfg(test)]

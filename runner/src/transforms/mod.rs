@@ -5,10 +5,12 @@
 
 mod build;
 mod env;
+pub mod javascript;
+pub mod python;
 mod scaffold;
 pub mod sdk;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -73,6 +75,14 @@ pub enum TransformsError {
         actual: String,
         locked: String,
     },
+    /// A module's sources were edited after an applied revision ran it: building it would
+    /// replace what that revision ran, so nothing is built.
+    #[error(
+        "transform module '{module}' was edited after revision {revision} ran it, so building it would replace the module {revision} ran; nothing was built. \
+         Undo the edit; or put the new code in a new module (`runner new-transform NAME`) for a new revision to run; \
+         or, if {revision} should count as having run the new code, run `runner repair`, which builds it and records it so"
+    )]
+    EditedAfterApplied { module: String, revision: String },
     /// `--no-build` and a module that is not prebuilt, current and in the lock: the run cannot
     /// build it, as building runs code outside the sandbox.
     #[error(
@@ -96,8 +106,14 @@ fn io_error(context: impl std::fmt::Display, error: std::io::Error) -> Transform
 pub struct LockEntry {
     /// sha256 of the built `.wasm`.
     pub sha256: String,
-    /// sha256 of the crate's sources it was built from, to tell a stale module.
+    /// sha256 of the crate's sources it was built from and of the SDK it was built with, to
+    /// tell a stale module.
     pub source: String,
+    /// sha256 of the transform's own files alone (no SDK), to tell an edit of the transform
+    /// from a new runner's SDK: only an edit stands in the way of an applied revision that ran
+    /// the module. Absent in locks written before runner 0.1 recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<String>,
     /// True if the transform has a `down`.
     pub has_down: bool,
     /// The guest SDK version it was built with.
@@ -141,12 +157,38 @@ impl Lock {
     }
 }
 
-/// A transform crate of the workspace.
+/// The language a transform is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    /// A crate of the cargo workspace, built with the Rust SDK.
+    Rust,
+    /// A folder with `transform.py`, built with componentize-py.
+    Python,
+    /// A folder with `transform.js`, built with componentize-js.
+    #[value(name = "javascript", alias = "js")]
+    #[serde(rename = "javascript")]
+    JavaScript,
+}
+
+impl Lang {
+    /// The file a folder of this language's transform holds (Rust: a crate's manifest).
+    pub fn entry_file(self) -> &'static str {
+        match self {
+            Lang::Rust => "Cargo.toml",
+            Lang::Python => python::ENTRY_FILE,
+            Lang::JavaScript => javascript::ENTRY_FILE,
+        }
+    }
+}
+
+/// A transform of the workspace: a crate, or a folder of Python.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Crate {
-    /// The package name, which revisions use as `module`.
+    /// The package (or folder) name, which revisions use as `module`.
     pub name: String,
     pub dir: PathBuf,
+    pub lang: Lang,
 }
 
 impl Crate {
@@ -186,11 +228,13 @@ fn read_toml<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, TransformsE
     toml::from_str(&text).map_err(|e| TransformsError::Build(format!("{}: {e}", path.display())))
 }
 
-/// The crates the workspace lists (`members`, with `dir/*` globs), without running cargo.
+/// The crates the workspace lists (`members`, with `dir/*` globs), without running cargo, and
+/// the folders of Python and JavaScript transforms beside them.
 pub fn crates(project: &Project) -> Result<Vec<Crate>, TransformsError> {
     let manifest = project.dir.join("Cargo.toml");
     if !manifest.exists() {
-        return Ok(Vec::new());
+        // A folder of Python and JavaScript transforms needs no cargo workspace.
+        return python_transforms(project, &[]);
     }
     let workspace: WorkspaceManifest = read_toml(&manifest)?;
     let mut dirs = Vec::new();
@@ -218,15 +262,68 @@ pub fn crates(project: &Project) -> Result<Vec<Crate>, TransformsError> {
             out.push(Crate {
                 name: package.name,
                 dir,
+                lang: Lang::Rust,
             });
         }
     }
+    out.extend(python_transforms(project, &out)?);
     Ok(out)
 }
 
-/// sha256 over a crate's manifest and sources (everything but `target/`), and the SDK it
-/// builds against: what decides whether its module is stale.
-pub fn source_hash(dir: &Path) -> Result<String, TransformsError> {
+/// The folders of the workspace holding a `transform.py` or a `transform.js` (and no
+/// `Cargo.toml`): Python and JavaScript transforms, named after their folder.
+fn python_transforms(project: &Project, crates: &[Crate]) -> Result<Vec<Crate>, TransformsError> {
+    let entries = match std::fs::read_dir(&project.dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_error(format!("reading {}", project.dir.display()), e)),
+    };
+    let mut found = Vec::new();
+    for entry in entries.filter_map(Result::ok) {
+        let dir = entry.path();
+        if dir.join("Cargo.toml").exists() || crates.iter().any(|c| c.dir == dir) {
+            continue;
+        }
+        let lang = match (
+            dir.join(python::ENTRY_FILE).is_file(),
+            dir.join(javascript::ENTRY_FILE).is_file(),
+        ) {
+            (false, false) => continue,
+            (true, false) => Lang::Python,
+            (false, true) => Lang::JavaScript,
+            (true, true) => {
+                return Err(TransformsError::Build(format!(
+                    "{} holds both a transform.py and a transform.js: a transform is one or the other",
+                    dir.display()
+                )));
+            }
+        };
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !crate::vocab::is_transform_name(&name) {
+            return Err(TransformsError::Build(format!(
+                "{} holds a transform, but '{name}' cannot name one: use lowercase letters, digits, '_' or '-', starting with a letter",
+                dir.display()
+            )));
+        }
+        found.push(Crate { name, dir, lang });
+    }
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(found)
+}
+
+/// sha256 over a transform's files (everything but `target/` and the like), and the SDK of
+/// its language: what decides whether its module is stale.
+pub fn source_hash(dir: &Path, lang: Lang) -> Result<String, TransformsError> {
+    hash_files(dir, Some(&sdk::fingerprint(lang)))
+}
+
+/// sha256 over a transform's own files alone: what tells an edit of the transform from a new
+/// SDK (see [`LockEntry::files`]).
+pub fn files_hash(dir: &Path) -> Result<String, TransformsError> {
+    hash_files(dir, None)
+}
+
+fn hash_files(dir: &Path, sdk: Option<&str>) -> Result<String, TransformsError> {
     let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(current) = stack.pop() {
@@ -235,7 +332,11 @@ pub fn source_hash(dir: &Path) -> Result<String, TransformsError> {
         for entry in entries.filter_map(Result::ok) {
             let path = entry.path();
             let name = entry.file_name();
-            if name == "target" || name.to_string_lossy().starts_with('.') {
+            if name == "target"
+                || name == "__pycache__"
+                || name == "node_modules"
+                || name.to_string_lossy().starts_with('.')
+            {
                 continue;
             }
             if path.is_dir() {
@@ -247,7 +348,9 @@ pub fn source_hash(dir: &Path) -> Result<String, TransformsError> {
     }
     files.sort();
     let mut hasher = Sha256::new();
-    hasher.update(sdk::fingerprint().as_bytes());
+    if let Some(sdk) = sdk {
+        hasher.update(sdk.as_bytes());
+    }
     for file in files {
         let relative = file.strip_prefix(dir).unwrap_or(&file);
         hasher.update(relative.to_string_lossy().replace('\\', "/").as_bytes());
@@ -337,7 +440,7 @@ fn staleness(
         )));
     }
     if let Some(source) = crates.iter().find(|c| c.name == name) {
-        let hash = source_hash(&source.dir)?;
+        let hash = source_hash(&source.dir, source.lang)?;
         let stale = hash != entry.source;
         hashes.insert(name.to_string(), hash);
         if stale {
@@ -347,14 +450,63 @@ fn staleness(
     Ok(None)
 }
 
+/// The modules that exist in some form: a crate of the workspace, an entry in
+/// `transforms.lock`, or a `.wasm` in `wasm/`.
+pub fn known_modules(project: &Project) -> Result<HashSet<String>, TransformsError> {
+    let mut known: HashSet<String> = crates(project)?.into_iter().map(|c| c.name).collect();
+    known.extend(Lock::read(&project.lock_path)?.modules.into_keys());
+    if let Ok(entries) = std::fs::read_dir(project.dir.join("wasm")) {
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "wasm")
+                && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+            {
+                known.insert(stem.to_string());
+            }
+        }
+    }
+    Ok(known)
+}
+
+/// The modules among `names` that a build would replace: built before (in the lock), with
+/// sources here that changed since.
+pub fn edited_since_built(
+    project: &Project,
+    names: &[String],
+) -> Result<Vec<String>, TransformsError> {
+    let lock = Lock::read(&project.lock_path)?;
+    let crates = crates(project)?;
+    let mut edited = Vec::new();
+    for name in names {
+        let (Some(entry), Some(krate)) = (
+            lock.modules.get(name),
+            crates.iter().find(|c| &c.name == name),
+        ) else {
+            continue;
+        };
+        if edited_since(krate, entry)? {
+            edited.push(name.clone());
+        }
+    }
+    Ok(edited)
+}
+
+/// True if `krate`'s own files differ from those its locked module was built from. A module
+/// that is stale only because this runner carries another SDK was not edited. A lock written
+/// before `files` was recorded cannot tell the two apart: a Rust module is then taken as not
+/// edited (cargo rebuilds it, almost always to the same bytes, and the revision's checksum
+/// catches a difference), a Python or JavaScript one by its whole source hash.
+pub fn edited_since(krate: &Crate, entry: &LockEntry) -> Result<bool, TransformsError> {
+    match &entry.files {
+        Some(files) => Ok(&files_hash(&krate.dir)? != files),
+        None if krate.lang == Lang::Rust => Ok(false),
+        None => Ok(source_hash(&krate.dir, krate.lang)? != entry.source),
+    }
+}
+
 /// True if cargo is on this machine (asked in the build's environment, as the build will be).
 pub fn toolchain_available() -> bool {
-    env::toolchain_command("cargo")
-        .arg("--version")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    env::program_runs("cargo")
 }
 
 /// Whether loading modules may build them. Building runs the crates' build scripts and proc
@@ -420,7 +572,7 @@ async fn built_lock(
             problem.clone()
         } else {
             format!(
-                "{problem}, and no crate in {} is called so",
+                "{problem}, and no transform in {} is called so",
                 project.dir.display()
             )
         },
@@ -455,11 +607,28 @@ fn prebuilt_lock(
         ));
     };
     for name in names {
-        if let Some(problem) = staleness(project, &lock, name, crates, &mut HashMap::new())? {
+        if let Some(problem) = staleness(project, &lock, name, crates, &mut HashMap::new())?
+            && !built_from_these_files(project, &lock, name, crates)
+        {
             return Err(unverified(name, problem));
         }
     }
     Ok(lock)
+}
+
+/// True if `name`'s module is in `wasm/` and the lock records it as built from the files its
+/// transform has now, whatever SDK that runner carried: without a build, it is what runs (a
+/// deploy with a newer runner runs the modules it was handed; their sha256 is still checked).
+fn built_from_these_files(project: &Project, lock: &Lock, name: &str, crates: &[Crate]) -> bool {
+    let (Some(entry), Some(krate)) = (
+        lock.modules.get(name),
+        crates.iter().find(|c| c.name == name),
+    ) else {
+        return false;
+    };
+    entry.files.is_some()
+        && project.wasm_path(name).exists()
+        && matches!(edited_since(krate, entry), Ok(false))
 }
 
 /// The modules `names`, read from `wasm/` and refused unless their sha256 is the lock's.
@@ -513,6 +682,7 @@ mod tests {
             LockEntry {
                 sha256: "ab".repeat(32),
                 source: "cd".repeat(32),
+                files: None,
                 has_down: true,
                 sdk: "0.1.0".into(),
             },
@@ -551,14 +721,22 @@ mod tests {
             .collect();
         assert_eq!(names, ["one", "three", "two"]);
         let one = project.dir.join("one");
-        let before = source_hash(&one).unwrap();
+        let before = source_hash(&one, Lang::Rust).unwrap();
         std::fs::create_dir_all(one.join("target")).unwrap();
         std::fs::write(one.join("target/ignored"), "x").unwrap();
-        assert_eq!(source_hash(&one).unwrap(), before, "target/ does not count");
+        assert_eq!(
+            source_hash(&one, Lang::Rust).unwrap(),
+            before,
+            "target/ does not count"
+        );
         std::fs::write(one.join("src/lib.rs"), "// v1\r\n").unwrap();
-        assert_eq!(source_hash(&one).unwrap(), before, "CRLF reads as LF");
+        assert_eq!(
+            source_hash(&one, Lang::Rust).unwrap(),
+            before,
+            "CRLF reads as LF"
+        );
         std::fs::write(one.join("src/lib.rs"), "// v2\n").unwrap();
-        assert_ne!(source_hash(&one).unwrap(), before);
+        assert_ne!(source_hash(&one, Lang::Rust).unwrap(), before);
     }
 
     #[tokio::test]
@@ -589,6 +767,7 @@ mod tests {
         let entry = LockEntry {
             sha256: hex::encode(Sha256::digest(&wasm)),
             source: "0".repeat(64),
+            files: None,
             has_down: false,
             sdk: "0.1.0".into(),
         };
@@ -620,7 +799,7 @@ mod tests {
         lock.modules.insert(
             "m".into(),
             LockEntry {
-                source: source_hash(&project.dir.join("m")).unwrap(),
+                source: source_hash(&project.dir.join("m"), Lang::Rust).unwrap(),
                 ..entry
             },
         );
@@ -635,5 +814,51 @@ mod tests {
         std::fs::remove_file(project.wasm_path("m")).unwrap();
         let err = load_prebuilt().await.unwrap_err().to_string();
         assert!(err.contains("'m' is missing ("), "{err}");
+    }
+
+    #[test]
+    fn a_new_sdk_is_not_an_edit_of_the_transform() {
+        let dir = tempfile::tempdir().unwrap();
+        let module = dir.path().join("m");
+        std::fs::create_dir_all(module.join("src")).unwrap();
+        std::fs::write(module.join("src/lib.rs"), "fn up() {}\n").unwrap();
+        let rust = Crate {
+            name: "m".into(),
+            dir: module.clone(),
+            lang: Lang::Rust,
+        };
+        // Built by a runner with another SDK: the source hash differs, the files do not.
+        let entry = LockEntry {
+            sha256: "0".repeat(64),
+            source: "1".repeat(64),
+            files: Some(files_hash(&module).unwrap()),
+            has_down: false,
+            sdk: "0.1.0".into(),
+        };
+        assert_ne!(source_hash(&module, Lang::Rust).unwrap(), entry.source);
+        assert!(
+            !edited_since(&rust, &entry).unwrap(),
+            "a new SDK is no edit"
+        );
+        std::fs::write(module.join("src/lib.rs"), "fn up() { edited() }\n").unwrap();
+        assert!(edited_since(&rust, &entry).unwrap(), "an edit is one");
+
+        // A lock from before `files`: a Rust module is rebuilt (its checksum tells a change),
+        // a Python one is judged by its whole source hash.
+        let legacy = LockEntry {
+            files: None,
+            ..entry
+        };
+        assert!(!edited_since(&rust, &legacy).unwrap());
+        let python = Crate {
+            lang: Lang::Python,
+            ..rust
+        };
+        assert!(edited_since(&python, &legacy).unwrap());
+        let current = LockEntry {
+            source: source_hash(&module, Lang::Python).unwrap(),
+            ..legacy
+        };
+        assert!(!edited_since(&python, &current).unwrap());
     }
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use toml_edit::{Array, DocumentMut, Item, Value};
 
-use super::{Project, TransformsError, io_error, sdk};
+use super::{Lang, Project, TransformsError, io_error, sdk};
 use crate::vocab::is_transform_name;
 
 const WORKSPACE: &str = r#"# Transform crates, one folder each (`runner new-transform NAME`), built to wasm32-wasip2 by
@@ -33,7 +33,11 @@ publish = false
 crate-type = ["cdylib"]
 
 [dependencies]
-runner-guest-sdk = {{ path = "{}" }}
+runner-guest-sdk = {{ path = "{0}" }}
+
+# `cargo test` runs `up` and `down` natively on an in-memory SQLite (docs/testing-transforms.md).
+[dev-dependencies]
+runner-guest-sdk = {{ path = "{0}", features = ["testing"] }}
 "#,
         sdk::DEPENDENCY_PATH
     )
@@ -53,19 +57,68 @@ fn up(db: &Db, _args: &Args) -> Result<()> {{
     Ok(())
 }}
 
-/// Runs on downgrade and undoes `up`. Without it, the step cannot be reversed:
-/// export with `transform!(up = up)`.
-fn down(_db: &Db, _args: &Args) -> Result<()> {{
-    Ok(())
-}}
-
-runner_guest_sdk::transform!(up = up, down = down);
+// No `down` yet: a downgrade past a step that runs this transform is refused before anything
+// is reverted. To make it reversible, write the function that undoes `up`,
+//
+//     fn down(db: &Db, _args: &Args) -> Result<()> {{ ... }}
+//
+// and export it too: `runner_guest_sdk::transform!(up = up, down = down);`
+runner_guest_sdk::transform!(up = up);
 "#
     )
 }
 
-/// Creates `<transforms>/<name>/` and adds it to the workspace (created if missing).
-pub fn new_transform(project: &Project, name: &str) -> Result<PathBuf, TransformsError> {
+fn python_source(name: &str) -> String {
+    format!(
+        r#""""The `{name}` transform. A revision runs it with
+`- transform: {{module: {name}, reads: [TABLE], writes: [TABLE]}}`."""
+
+from runner_transform import info
+
+
+def up(db, args):
+    """Runs on upgrade, inside the revision's transaction."""
+    one = db.query_scalar("SELECT 1")
+    info(f"{name} ran ({{one}})")
+
+
+# No `down` yet: a downgrade past a step that runs this transform is refused before anything
+# is reverted. To make it reversible, define the function that undoes `up`:
+#
+#     def down(db, args):
+#         ...
+"#
+    )
+}
+
+fn javascript_source(name: &str) -> String {
+    format!(
+        r#"// The `{name}` transform. A revision runs it with
+// `- transform: {{module: {name}, reads: [TABLE], writes: [TABLE]}}`.
+
+import {{ info }} from './runner_transform.js';
+
+/** Runs on upgrade, inside the revision's transaction. */
+export function up(db, args) {{
+  const one = db.queryScalar('SELECT 1');
+  info(`{name} ran (${{one}})`);
+}}
+
+// No `down` yet: a downgrade past a step that runs this transform is refused before anything
+// is reverted. To make it reversible, export the function that undoes `up`:
+//
+//     export function down(db, args) {{ ... }}
+"#
+    )
+}
+
+/// Creates `<transforms>/<name>/` as a transform in `lang`: a crate added to the cargo
+/// workspace (created if missing), or a folder with `transform.py`.
+pub fn new_transform(
+    project: &Project,
+    name: &str,
+    lang: Lang,
+) -> Result<PathBuf, TransformsError> {
     if !is_transform_name(name) {
         return Err(TransformsError::Build(format!(
             "'{name}' cannot name a transform: use lowercase letters, digits, '_' or '-', starting with a letter"
@@ -77,6 +130,19 @@ pub fn new_transform(project: &Project, name: &str) -> Result<PathBuf, Transform
             "{} already exists",
             crate_dir.display()
         )));
+    }
+    let folder_source = match lang {
+        Lang::Rust => None,
+        Lang::Python => Some(python_source(name)),
+        Lang::JavaScript => Some(javascript_source(name)),
+    };
+    if let Some(source) = folder_source {
+        std::fs::create_dir_all(&crate_dir)
+            .map_err(|e| io_error(format!("creating {}", crate_dir.display()), e))?;
+        std::fs::write(crate_dir.join(lang.entry_file()), source)
+            .map_err(|e| io_error(format!("writing {}", lang.entry_file()), e))?;
+        sdk::install(&project.dir).map_err(|e| io_error("writing the guest SDK", e))?;
+        return Ok(crate_dir);
     }
     let manifest_path = project.dir.join("Cargo.toml");
     let text = match std::fs::read_to_string(&manifest_path) {

@@ -53,3 +53,75 @@ fn down(db: &Db, _args: &Args) -> Result<()> {
 }
 
 runner_guest_sdk::transform!(up = up, down = down);
+
+#[cfg(test)]
+mod tests {
+    use runner_guest_sdk::params;
+    use runner_guest_sdk::testing::TestDb;
+
+    /// The demo's contacts as the step meets them: `email_addresses` and `email_id` added.
+    fn contacts() -> TestDb {
+        TestDb::new(
+            "CREATE TABLE email_addresses (
+                 id INTEGER PRIMARY KEY AUTOINCREMENT, address TEXT NOT NULL UNIQUE
+             );
+             CREATE TABLE contacts (
+                 id INTEGER PRIMARY KEY, email TEXT,
+                 email_id INTEGER REFERENCES email_addresses (id) ON DELETE SET NULL
+             )",
+        )
+        .rows(
+            "INSERT INTO contacts (id, email) VALUES ($1, $2)",
+            [
+                params![1, " Ada@Example.COM "],
+                params![2, "ada@example.com"],
+                params![3, "alan@example.org"],
+                params![4, None::<&str>],
+                params![5, "   "],
+            ],
+        )
+    }
+
+    #[test]
+    fn up_stores_each_address_once_and_skips_null_and_blank_ones() {
+        let db = contacts();
+        db.up(super::up, &[]).unwrap();
+        assert_eq!(
+            db.texts("SELECT address FROM email_addresses ORDER BY address"),
+            [["ada@example.com"], ["alan@example.org"]]
+        );
+        assert_eq!(
+            db.texts(
+                "SELECT c.id, e.address FROM contacts c \
+                 LEFT JOIN email_addresses e ON e.id = c.email_id ORDER BY c.id"
+            ),
+            [
+                ["1", "ada@example.com"],
+                ["2", "ada@example.com"],
+                ["3", "alan@example.org"],
+                ["4", "NULL"],
+                ["5", "NULL"],
+            ]
+        );
+        assert_eq!(db.logs(), ["info: 3 contacts share 2 addresses"]);
+    }
+
+    #[test]
+    fn down_restores_the_normalised_addresses() {
+        let db = contacts();
+        db.up(super::up, &[]).unwrap();
+        db.execute("UPDATE contacts SET email = NULL", &[]);
+        db.down(super::down, &[]).unwrap();
+        assert_eq!(
+            db.texts("SELECT email FROM contacts ORDER BY id"),
+            [
+                ["ada@example.com"],
+                ["ada@example.com"],
+                ["alan@example.org"],
+                ["NULL"],
+                ["NULL"]
+            ]
+        );
+        assert_eq!(db.logs(), ["info: restored 5 emails (lowercased)"]);
+    }
+}

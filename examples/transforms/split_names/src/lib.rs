@@ -79,3 +79,67 @@ fn down(db: &Db, args: &Args) -> Result<()> {
 }
 
 runner_guest_sdk::transform!(up = up, down = down);
+
+#[cfg(test)]
+mod tests {
+    use runner_guest_sdk::params;
+    use runner_guest_sdk::testing::TestDb;
+
+    fn contacts() -> TestDb {
+        TestDb::new(
+            "CREATE TABLE contacts (
+                 id INTEGER PRIMARY KEY, full_name TEXT, first_name TEXT, last_name TEXT
+             )",
+        )
+        .rows(
+            "INSERT INTO contacts (id, full_name) VALUES ($1, $2)",
+            [
+                params![1, "Ada King Lovelace"],
+                params![2, "Plato"],
+                params![3, "  Alan   Turing "],
+                params![4, None::<&str>],
+            ],
+        )
+    }
+
+    #[test]
+    fn up_splits_off_the_last_word_batch_by_batch() {
+        let db = contacts();
+        db.up(super::up, &[("batch", "2")]).unwrap();
+        assert_eq!(
+            db.texts("SELECT first_name, last_name FROM contacts ORDER BY id"),
+            [
+                ["Ada King", "Lovelace"],
+                ["Plato", ""],
+                ["Alan", "Turing"],
+                ["NULL", "NULL"]
+            ]
+        );
+        assert_eq!(db.progress(), [(2, Some(3)), (3, Some(3))]);
+        assert_eq!(db.logs(), ["info: split 3 names"]);
+    }
+
+    #[test]
+    fn down_joins_the_names_with_white_space_normalised() {
+        let db = contacts();
+        db.up(super::up, &[]).unwrap();
+        db.execute("UPDATE contacts SET full_name = NULL", &[]);
+        db.down(super::down, &[("batch", "1")]).unwrap();
+        assert_eq!(
+            db.texts("SELECT full_name FROM contacts WHERE id <= 3 ORDER BY id"),
+            [["Ada King Lovelace"], ["Plato"], ["Alan Turing"]]
+        );
+        assert_eq!(db.logs(), ["info: joined 4 names"]);
+    }
+
+    #[test]
+    fn a_batch_that_is_not_a_number_is_refused() {
+        let db = contacts();
+        let err = db.up(super::up, &[("batch", "many")]).unwrap_err();
+        assert_eq!(err.to_string(), "`batch` must be a number, got 'many'");
+        assert_eq!(
+            db.texts("SELECT count(*) FROM contacts WHERE first_name IS NOT NULL"),
+            [["0"]]
+        );
+    }
+}

@@ -4,7 +4,7 @@
 //! statement or a reached limit is remembered and fails the step even if the transform
 //! carries on.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,10 @@ pub use super::text::{bounded_text, humanize, statement_text};
 use crate::db::Db;
 use crate::dialect_kind::Dialect;
 
+mod behind;
 mod wit;
+
+pub use behind::{GuestPending, GuestWriter, MAX_WRITERS};
 
 /// The most host memory a run's cache of checked statements may take, in bytes (a quarter of
 /// the step's memory at most).
@@ -85,6 +88,9 @@ pub struct GuestCursor {
     id: u64,
 }
 
+/// PostgreSQL's SQLSTATE for a statement in a transaction an earlier error aborted.
+const IN_FAILED_TRANSACTION: &str = "25P02";
+
 /// What a transform's store holds.
 pub struct HostState {
     /// The revision's connection, lent for the run; `None` where only `info` is called.
@@ -114,6 +120,21 @@ pub struct HostState {
     next_cursor: u64,
     /// Open cursors by id, with the statement each reads.
     cursors: HashMap<u64, (cursor::Cursor, Arc<Prepared>)>,
+    next_writer: u64,
+    /// Open writers by id.
+    writers: HashMap<u64, behind::OpenWriter>,
+    /// The work queued behind the transform, oldest first (see `behind.rs`).
+    running: VecDeque<behind::Queued>,
+    next_pending: u64,
+    /// The rows of queries started with `start-query`, by id.
+    pending: HashMap<u64, behind::PendingRows>,
+    /// About how many bytes the rows in `pending` hold.
+    pending_bytes: usize,
+    /// The first error of a batch written behind that the guest never received.
+    unreported: Option<String>,
+    /// The first statement PostgreSQL failed, and why: after it, every statement fails with
+    /// "current transaction is aborted" (25P02), which says nothing of the cause.
+    first_failure: Option<String>,
     /// The first refused statement or reached limit: it fails the step.
     pub violation: Option<String>,
     /// The message of a panic, forwarded by the guest SDK's panic hook.
@@ -157,6 +178,14 @@ impl HostState {
             listener: config.listener,
             next_cursor: 0,
             cursors: HashMap::new(),
+            next_writer: 0,
+            writers: HashMap::new(),
+            running: VecDeque::new(),
+            next_pending: 0,
+            pending: HashMap::new(),
+            pending_bytes: 0,
+            unreported: None,
+            first_failure: None,
             violation: None,
             panic: None,
             last_error_log: None,
@@ -190,6 +219,7 @@ impl HostState {
             .cap
             .saturating_sub(self.limits.used)
             .saturating_sub(self.prepared_bytes)
+            .saturating_sub(self.pending_bytes)
             / 2
     }
 
@@ -260,7 +290,12 @@ impl HostState {
         .await;
         match prepared {
             Ok(mut session) => {
-                session.value_bytes = self.result_budget();
+                // A server's driver reads each row whole into a buffer of its own before the
+                // values are decoded: counted as a second copy.
+                session.value_bytes = match session.dialect {
+                    Dialect::Sqlite => self.result_budget(),
+                    Dialect::Postgres | Dialect::Mysql => self.result_budget() / 2,
+                };
                 Ok(session)
             }
             Err(error) => Err(wit_db::DbError::Sql(bounded_text(&error.to_string(), 2000))),
@@ -299,6 +334,23 @@ impl HostState {
             }
         }
         Ok((session, prepared))
+    }
+
+    /// [`HostState::begin_statement`], then [`HostState::settle_cursors`] for the values the
+    /// statement runs with: how every call that runs a statement on the connection starts.
+    async fn begin_settled(
+        &mut self,
+        sql: &str,
+        batch: &[Vec<crate::db::Value>],
+    ) -> wasmtime::Result<Result<(Session, Arc<Prepared>), wit_db::DbError>> {
+        let (session, prepared) = match self.begin_statement(sql).await {
+            Ok(taken) => taken,
+            Err(error) => return Ok(Err(error)),
+        };
+        Ok(self
+            .settle_cursors(&session, &prepared, batch)
+            .await?
+            .map(|()| (session, prepared)))
     }
 
     /// Before a statement that writes: copies aside what open cursors have not read yet where
@@ -384,28 +436,51 @@ impl HostState {
                 wit_db::DbError::Limit(reason)
             }
             SqlError::Invalid(reason) => wit_db::DbError::Sql(reason),
-            SqlError::Db(error) => wit_db::DbError::Sql(bounded_text(&error.to_string(), 2000)),
+            SqlError::Db(error) => wit_db::DbError::Sql(self.with_first_failure(sql, &error)),
         }
     }
 
-    /// Closes the cursors the guest left open and puts the server's statement time limit
-    /// back, before the connection goes back to the revision (whose later steps must not
-    /// inherit the limit). Fails only if the limit could not be put back.
+    /// A database error's text; on PostgreSQL, "current transaction is aborted" also names
+    /// the statement that failed first and why, the cause the guest needs to see.
+    fn with_first_failure(&mut self, sql: &str, error: &crate::db::DbError) -> String {
+        let text = bounded_text(&error.to_string(), 2000);
+        if self.dialect != Dialect::Postgres {
+            return text;
+        }
+        if error.code().as_deref() == Some(IN_FAILED_TRANSACTION) {
+            if let Some(first) = &self.first_failure {
+                return format!(
+                    "{text}: PostgreSQL runs nothing more in a transaction once a statement in it failed, and the first to fail was {first}"
+                );
+            }
+        } else if self.first_failure.is_none() {
+            self.first_failure = Some(format!("`{}`: {text}", statement_text(sql)));
+        }
+        text
+    }
+
+    /// Waits for the work queued behind the transform, closes the cursors the guest left
+    /// open and puts the server's statement time limit back, before the connection goes back
+    /// to the revision (whose later steps must not inherit the limit). Fails if the limit
+    /// could not be put back, or a batch failed without the guest seeing its error.
     pub async fn end_session(&mut self) -> Result<(), String> {
+        // The work queued behind ends first; a batch whose error the guest never saw fails
+        // the step.
+        let written = self.end_behind().await;
         let (Some(db), Some(session)) = (self.db.as_mut(), self.session.clone()) else {
-            return Ok(());
+            return written;
         };
         for (_, (cursor, _)) in self.cursors.drain() {
             let _ = cursor::close(db, &session, cursor).await;
         }
-        match self.restore_limit.take() {
-            Some(restore) => {
-                db.execute_simple(&restore).await.map(drop).map_err(|e| {
+        let restored =
+            match self.restore_limit.take() {
+                Some(restore) => db.execute_simple(&restore).await.map(drop).map_err(|e| {
                     format!("could not put the server's statement time limit back: {e}")
-                })
-            }
-            None => Ok(()),
-        }
+                }),
+                None => Ok(()),
+            };
+        written.and(restored)
     }
 }
 

@@ -9,13 +9,13 @@ use super::{
     GuestCursor, HostState, LogLevel, MAX_CURSORS, MAX_LOG_BYTES, MAX_MESSAGE_CHARS, PANIC_PREFIX,
     Stats, bounded_text,
 };
-use crate::db::Value;
+use crate::db::{Rows, Value};
 use crate::dialect_kind::Dialect;
 use crate::sandbox::bindings::runner::transform::{db as wit_db, log as wit_log};
 use crate::sandbox::cursor;
 use crate::sandbox::sql;
 
-fn to_value(value: wit_db::Value) -> Value {
+pub(super) fn to_value(value: wit_db::Value) -> Value {
     match value {
         wit_db::Value::Null => Value::Null,
         wit_db::Value::Boolean(b) => Value::Boolean(b),
@@ -79,44 +79,16 @@ impl wit_db::Host for HostState {
         params: Vec<wit_db::Value>,
     ) -> wasmtime::Result<Result<wit_db::Rows, wit_db::DbError>> {
         let params: Vec<Value> = params.into_iter().map(to_value).collect();
-        let (session, prepared) = match self.begin_statement(&sql).await {
-            Ok(taken) => taken,
-            Err(error) => return Ok(Err(error)),
-        };
-        if let Err(error) = self
-            .settle_cursors(&session, &prepared, std::slice::from_ref(&params))
-            .await?
-        {
-            return Ok(Err(error));
-        }
-        let backstop = self.backstop();
-        let Some(db) = self.db.as_mut() else {
-            return Ok(Err(no_database()));
-        };
-        let outcome = tokio::time::timeout(
-            backstop,
-            sql::query(
-                db,
-                &session,
-                &prepared,
-                &params,
-                &self.grants,
-                session.value_bytes,
-            ),
-        )
-        .await;
-        let result = self.finish(&session, &sql, outcome).await?;
-        Ok(result.map(|rows| {
-            Stats::add(
-                &mut self.stats.rows_read,
-                &prepared.allowed.tables,
-                rows.rows.len() as u64,
-            );
-            wit_db::Rows {
-                columns: rows.columns,
-                rows: rows_out(rows.rows),
-            }
-        }))
+        Ok(self.run_query(sql, params).await?.map(rows_of))
+    }
+
+    async fn start_query(
+        &mut self,
+        sql: String,
+        params: Vec<wit_db::Value>,
+    ) -> wasmtime::Result<Result<Resource<super::GuestPending>, wit_db::DbError>> {
+        let params: Vec<Value> = params.into_iter().map(to_value).collect();
+        HostState::start_query(self, sql, params).await
     }
 
     async fn execute(
@@ -145,6 +117,7 @@ impl wit_db::Host for HostState {
         sql: String,
         params: Vec<wit_db::Value>,
     ) -> wasmtime::Result<Result<Resource<GuestCursor>, wit_db::DbError>> {
+        self.settle_behind().await?;
         let params: Vec<Value> = params.into_iter().map(to_value).collect();
         if self.cursors.len() >= MAX_CURSORS {
             let reason = format!(
@@ -153,16 +126,13 @@ impl wit_db::Host for HostState {
             self.violate(reason.clone());
             return Ok(Err(wit_db::DbError::Limit(reason)));
         }
-        let (session, prepared) = match self.begin_statement(&sql).await {
+        let (session, prepared) = match self
+            .begin_settled(&sql, std::slice::from_ref(&params))
+            .await?
+        {
             Ok(taken) => taken,
             Err(error) => return Ok(Err(error)),
         };
-        if let Err(error) = self
-            .settle_cursors(&session, &prepared, std::slice::from_ref(&params))
-            .await?
-        {
-            return Ok(Err(error));
-        }
         self.next_cursor += 1;
         let id = self.next_cursor;
         let backstop = self.backstop();
@@ -182,25 +152,79 @@ impl wit_db::Host for HostState {
             Err(error) => Ok(Err(error)),
         }
     }
+
+    async fn open_writer(
+        &mut self,
+        sql: String,
+    ) -> wasmtime::Result<Result<Resource<super::GuestWriter>, wit_db::DbError>> {
+        HostState::open_writer(self, sql).await
+    }
 }
 
 fn no_database() -> wit_db::DbError {
     wit_db::DbError::Denied("no database is open here".into())
 }
 
+/// Rows as the guest receives them.
+pub(super) fn rows_of(rows: Rows) -> wit_db::Rows {
+    wit_db::Rows {
+        columns: rows.columns,
+        rows: rows_out(rows.rows),
+    }
+}
+
 impl HostState {
-    async fn execute_batch(
+    /// Runs a checked query now, after the work queued behind the transform.
+    pub(super) async fn run_query(
+        &mut self,
+        sql: String,
+        params: Vec<Value>,
+    ) -> wasmtime::Result<Result<Rows, wit_db::DbError>> {
+        self.settle_behind().await?;
+        let (session, prepared) = match self
+            .begin_settled(&sql, std::slice::from_ref(&params))
+            .await?
+        {
+            Ok(taken) => taken,
+            Err(error) => return Ok(Err(error)),
+        };
+        let backstop = self.backstop();
+        let Some(db) = self.db.as_mut() else {
+            return Ok(Err(no_database()));
+        };
+        let outcome = tokio::time::timeout(
+            backstop,
+            sql::query(
+                db,
+                &session,
+                &prepared,
+                &params,
+                &self.grants,
+                session.value_bytes,
+            ),
+        )
+        .await;
+        let result = self.finish(&session, &sql, outcome).await?;
+        Ok(result.inspect(|rows| {
+            Stats::add(
+                &mut self.stats.rows_read,
+                &prepared.allowed.tables,
+                rows.rows.len() as u64,
+            );
+        }))
+    }
+
+    /// Runs one checked statement once per parameter list, after the work queued behind.
+    pub(super) async fn execute_batch(
         &mut self,
         sql: String,
         batch: Vec<Vec<Value>>,
     ) -> wasmtime::Result<Result<u64, wit_db::DbError>> {
-        let (session, prepared) = match self.begin_statement(&sql).await {
+        self.settle_behind().await?;
+        let (session, prepared) = match self.begin_settled(&sql, &batch).await? {
             Ok(taken) => taken,
             Err(error) => return Ok(Err(error)),
         };
-        if let Err(error) = self.settle_cursors(&session, &prepared, &batch).await? {
-            return Ok(Err(error));
-        }
         let backstop = self.backstop();
         let Some(db) = self.db.as_mut() else {
             return Ok(Err(no_database()));
@@ -235,6 +259,7 @@ impl wit_db::HostCursor for HostState {
         max: u32,
     ) -> wasmtime::Result<Result<Vec<Vec<wit_db::Value>>, wit_db::DbError>> {
         let id = self.table.get(&cursor)?.id;
+        self.settle_behind().await?;
         if let Err(error) = self.refuse_after_violation() {
             return Ok(Err(error));
         }
@@ -280,6 +305,7 @@ impl wit_db::HostCursor for HostState {
 
     async fn drop(&mut self, cursor: Resource<GuestCursor>) -> wasmtime::Result<()> {
         let id = self.table.delete(cursor)?.id;
+        self.settle_behind().await?;
         if let (Some((open, _)), Some(db), Some(session)) = (
             self.cursors.remove(&id),
             self.db.as_mut(),

@@ -83,6 +83,54 @@ fn deep_expression(terms: usize) -> String {
     sql
 }
 
+/// A query whose values the database makes large from small ones, with functions the
+/// sandbox allows: more than the host may hold for a 64 MiB step.
+/// `prefix` and then `x` up to `len` bytes.
+fn long_text(prefix: &str, len: usize) -> String {
+    let mut text = String::with_capacity(len);
+    text.push_str(prefix);
+    text.extend(std::iter::repeat_n('x', len - prefix.len()));
+    text
+}
+
+/// `sql` and `spaces` spaces after it.
+fn padded(sql: &str, spaces: usize) -> String {
+    let mut text = String::with_capacity(sql.len() + spaces);
+    text.push_str(sql);
+    text.extend(std::iter::repeat_n(' ', spaces));
+    text
+}
+
+fn amplified(dialect: Dialect) -> String {
+    match dialect {
+        Dialect::Sqlite | Dialect::Postgres => {
+            // 40 MB from 4 bytes: more than the host may hold for a 64 MiB step.
+            let mut expr = "'xxxx'".to_string();
+            for _ in 0..7 {
+                expr = format!("replace({expr}, 'x', 'xxxxxxxxxx')");
+            }
+            format!("SELECT {expr}")
+        }
+        Dialect::Mysql => {
+            // 15 MB a value (under MariaDB's max_allowed_packet), 20 rows, made in
+            // linear time: ten copies of the level below, six times over.
+            let mut levels = vec!["l0 AS (SELECT 'xxxxxxxxxxxxxxx' AS s)".to_string()];
+            for level in 1..=6 {
+                let copies = vec!["s"; 10].join(", ");
+                levels.push(format!(
+                    "l{level} AS (SELECT CONCAT({copies}) AS s FROM l{})",
+                    level - 1
+                ));
+            }
+            format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20), {} \
+                 SELECT s FROM l6, n",
+                levels.join(", ")
+            )
+        }
+    }
+}
+
 fn attack(name: &str, tag: &str) -> Result<(), String> {
     let dialect = db::current_dialect();
     match name {
@@ -152,12 +200,10 @@ fn attack(name: &str, tag: &str) -> Result<(), String> {
 
         // Every database: what the host must bound.
         "deep_expr" => query(&deep_expression(100_000)).map(drop),
-        "huge_whitespace" => {
-            let mut sql = String::with_capacity(8 + 40_000_000);
-            sql.push_str("SELECT 1");
-            sql.extend(std::iter::repeat_n(' ', 40_000_000));
-            query(&sql).map(drop)
-        }
+        // Past the most the host copies at once: refused before it is copied.
+        "huge_whitespace" => query(&padded("SELECT 1", 40_000_000)).map(drop),
+        // Under it: copied, then refused by the guard's length limit.
+        "long_whitespace" => query(&padded("SELECT 1", 10_000_000)).map(drop),
         // A WASI timer: the guest waits inside the host, where no epoch deadline reaches it.
         "sleep" => {
             std::thread::sleep(std::time::Duration::from_secs(60));
@@ -202,33 +248,7 @@ fn attack(name: &str, tag: &str) -> Result<(), String> {
         // Values made large from small ones with functions the sandbox allows: the host must
         // not hold more than the step's memory for them.
         "amplify" => {
-            let sql = match dialect {
-                Dialect::Sqlite | Dialect::Postgres => {
-                    // 40 MB from 4 bytes: more than the host may hold for a 64 MiB step.
-                    let mut expr = "'xxxx'".to_string();
-                    for _ in 0..7 {
-                        expr = format!("replace({expr}, 'x', 'xxxxxxxxxx')");
-                    }
-                    format!("SELECT {expr}")
-                }
-                Dialect::Mysql => {
-                    // 15 MB a value (under MariaDB's max_allowed_packet), 20 rows, made in
-                    // linear time: ten copies of the level below, six times over.
-                    let mut levels = vec!["l0 AS (SELECT 'xxxxxxxxxxxxxxx' AS s)".to_string()];
-                    for level in 1..=6 {
-                        let copies = vec!["s"; 10].join(", ");
-                        levels.push(format!(
-                            "l{level} AS (SELECT CONCAT({copies}) AS s FROM l{})",
-                            level - 1
-                        ));
-                    }
-                    format!(
-                        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20), {} \
-                         SELECT s FROM l6, n",
-                        levels.join(", ")
-                    )
-                }
-            };
+            let sql = amplified(dialect);
             let mut kept = Vec::new();
             for _ in 0..10 {
                 kept.push(db::query(&sql, &[]).map_err(|e| refused(&sql, e))?);
@@ -236,12 +256,11 @@ fn attack(name: &str, tag: &str) -> Result<(), String> {
             info(&format!("kept {} large results", kept.len()));
             Ok(())
         }
-        "long_error" => {
-            let mut error = String::with_capacity(50_000_000);
-            error.push_str("LONG-ERROR ");
-            error.extend(std::iter::repeat_n('x', 50_000_000 - error.len()));
-            Err(error)
-        }
+        // Under the most the host copies from the guest at once (a quarter of the step's
+        // memory): shown, shortened.
+        "long_error" => Err(long_text("LONG-ERROR ", 10_000_000)),
+        // Past it: refused before the host copies it.
+        "huge_error" => Err(long_text("HUGE-ERROR ", 50_000_000)),
         "log_flood" => {
             let mut line = String::with_capacity(1 << 20);
             line.push_str("FLOOD ");
@@ -265,6 +284,129 @@ fn attack(name: &str, tag: &str) -> Result<(), String> {
             }
             info(&format!("holding {} cursors", cursors.len()));
             std::mem::forget(cursors);
+            Ok(())
+        }
+        // Writers and started queries: the same checks as `execute` and `query`, and a batch
+        // that failed behind the transform is never lost.
+        "writer_secret" => {
+            let sql = "UPDATE secret SET s = $1 WHERE id = $2";
+            db::open_writer(sql).map(drop).map_err(|e| refused(sql, e))
+        }
+        "writer_select" => {
+            let sql = "SELECT * FROM allowed";
+            db::open_writer(sql).map(drop).map_err(|e| refused(sql, e))
+        }
+        "writer_flood" => {
+            let sql = "UPDATE allowed SET v = $1 WHERE id = $2";
+            let mut writers = Vec::new();
+            for _ in 0..1000 {
+                writers.push(db::open_writer(sql).map_err(|e| refused(sql, e))?);
+            }
+            std::mem::forget(writers);
+            Ok(())
+        }
+        "start_query_secret" => {
+            let sql = "SELECT * FROM secret";
+            let pending = db::start_query(sql, &[]).map_err(|e| refused(sql, e))?;
+            let rows = pending.rows().map_err(|e| refused(sql, e))?;
+            info(&format!("read {} secret rows", rows.rows.len()));
+            Ok(())
+        }
+        "start_query_ro_write" => {
+            let sql = "WITH changed AS (UPDATE ro SET v = 'x' RETURNING id) SELECT * FROM changed";
+            let pending = db::start_query(sql, &[]).map_err(|e| refused(sql, e))?;
+            pending.rows().map(drop).map_err(|e| refused(sql, e))
+        }
+        // Each started query may hold a result the host keeps until the guest takes it.
+        "start_query_flood" => {
+            let sql = "SELECT * FROM allowed";
+            let mut pending = Vec::new();
+            for _ in 0..1000 {
+                pending.push(db::start_query(sql, &[]).map_err(|e| refused(sql, e))?);
+            }
+            std::mem::forget(pending);
+            Ok(())
+        }
+        // A batch that fails (a duplicate key): its error comes back from the next call on
+        // the writer, and the batch handed over after it does not run.
+        "writer_error_next" => {
+            let sql = "INSERT INTO allowed (id, v) VALUES ($1, $2)";
+            let writer = db::open_writer(sql).map_err(|e| refused(sql, e))?;
+            let row = |id: i64, v: &str| vec![db::Value::Integer(id), db::Value::Text(v.into())];
+            writer.write(&[row(1, "dup")]).map_err(|e| refused(sql, e))?;
+            let error = match writer.write(&[row(10, "ten")]) {
+                Err(error) => error,
+                Ok(()) => match writer.finish() {
+                    Err(error) => error,
+                    Ok(n) => return Err(format!("the writer reported no error ({n} rows)")),
+                },
+            };
+            let ten = "SELECT id FROM allowed WHERE id = 10";
+            if !query(ten)?.rows.is_empty() {
+                return Err("the batch handed over after the failed one ran".into());
+            }
+            Err(refused(sql, error))
+        }
+        // Not an attack: a transform that carries on after a failed statement. On
+        // PostgreSQL the next one fails as "current transaction is aborted", whose error must
+        // still say what failed first.
+        "after_error" => {
+            let _ignored = db::execute("INSERT INTO allowed (id, v) VALUES (1, 'dup')", &[]);
+            query("SELECT v FROM allowed").map(drop)
+        }
+        // Not an attack: the order a transform relies on. A query after a write, and a
+        // query started before it, see what they must; the step then fails on purpose with
+        // what it saw, so that nothing of it stays.
+        "writer_order" => {
+            let sql = "UPDATE allowed SET v = $1 WHERE id = $2";
+            let writer = db::open_writer(sql).map_err(|e| refused(sql, e))?;
+            let read = "SELECT v FROM allowed WHERE id = 2";
+            let before = db::start_query(read, &[]).map_err(|e| refused(read, e))?;
+            let row = |v: &str, id: i64| vec![db::Value::Text(v.into()), db::Value::Integer(id)];
+            writer.write(&[row("written", 2)]).map_err(|e| refused(sql, e))?;
+            writer.write(&[row("again", 3)]).map_err(|e| refused(sql, e))?;
+            let after = query(read)?;
+            let started = before.rows().map_err(|e| refused(read, e))?;
+            let changed = writer.finish().map_err(|e| refused(sql, e))?;
+            let text = |rows: &db::Rows| -> String {
+                let texts = rows.rows.iter().flatten().map(|value| match value {
+                    db::Value::Text(text) => text.clone(),
+                    other => format!("{other:?}"),
+                });
+                texts.collect::<Vec<_>>().join(",")
+            };
+            Err(format!(
+                "order: started before {}, read after {}, {changed} rows changed",
+                text(&started),
+                text(&after)
+            ))
+        }
+        // Started queries read behind the transform (on SQLite, on another thread): the same
+        // bounds on what the host holds, and the same deadline.
+        "start_query_amplify" => {
+            let sql = amplified(dialect);
+            let mut kept = Vec::new();
+            for _ in 0..10 {
+                kept.push(db::start_query(&sql, &[]).map_err(|e| refused(&sql, e))?);
+            }
+            for pending in &kept {
+                pending.rows().map_err(|e| refused(&sql, e))?;
+            }
+            info(&format!("kept {} large results", kept.len()));
+            Ok(())
+        }
+        "start_query_endless" => {
+            let sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+                       SELECT count(*) FROM c";
+            let pending = db::start_query(sql, &[]).map_err(|e| refused(sql, e))?;
+            pending.rows().map(drop).map_err(|e| refused(sql, e))
+        }
+        // The same failing batch, its error never asked for: the step fails all the same.
+        "writer_unseen" => {
+            let sql = "INSERT INTO allowed (id, v) VALUES ($1, $2)";
+            let writer = db::open_writer(sql).map_err(|e| refused(sql, e))?;
+            let _ = writer.write(&[vec![db::Value::Integer(1), db::Value::Text("dup".into())]]);
+            std::mem::forget(writer);
             Ok(())
         }
         "dbstat" => query("SELECT * FROM dbstat('main')").map(drop),
