@@ -1,24 +1,29 @@
-//! Transform crates and the modules built from them: the transforms workspace, the lock file
-//! (`transforms.lock`: each module's sha256, the hash of the sources it was built from, and
-//! whether it has a `down`), building with cargo for `wasm32-wasip2`, and loading the modules a
-//! run needs, building the missing or stale ones first when a toolchain is there.
+//! Transforms and the modules built from them: loading the modules a run needs, each checked
+//! against `transforms.lock`, building the missing or stale ones first when a toolchain is
+//! there and the run allows it. Finding transforms is `discover`, the hashes that tell a stale
+//! module or an edited transform `hash`, the lock file `lock`, building `build` (Rust with
+//! cargo for `wasm32-wasip2`, `python`, `javascript`).
 
 mod build;
+mod discover;
 mod env;
+mod hash;
 pub mod javascript;
+mod lock;
 pub mod python;
 mod scaffold;
 pub mod sdk;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
-use crate::files::write_atomic;
 pub use build::{BuildReport, build};
+pub use discover::{Crate, Lang, crates};
+pub use hash::{files_hash, source_hash};
+pub use lock::{Lock, LockEntry};
 pub use scaffold::{new_transform, workspace_manifest};
 
 /// The WebAssembly target transforms are built for.
@@ -98,288 +103,6 @@ pub enum TransformsError {
 
 fn io_error(context: impl std::fmt::Display, error: std::io::Error) -> TransformsError {
     TransformsError::Io(format!("{context}: {error}"))
-}
-
-/// One module's entry in `transforms.lock`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LockEntry {
-    /// sha256 of the built `.wasm`.
-    pub sha256: String,
-    /// sha256 of the crate's sources it was built from and of the SDK it was built with, to
-    /// tell a stale module.
-    pub source: String,
-    /// sha256 of the transform's own files alone (no SDK), to tell an edit of the transform
-    /// from a new runner's SDK: only an edit stands in the way of an applied revision that ran
-    /// the module. Absent in locks written before runner 0.1 recorded it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub files: Option<String>,
-    /// True if the transform has a `down`.
-    pub has_down: bool,
-    /// The guest SDK version it was built with.
-    pub sdk: String,
-}
-
-/// `transforms.lock`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Lock {
-    #[serde(default)]
-    pub modules: BTreeMap<String, LockEntry>,
-}
-
-const LOCK_HEADER: &str = "# Written by `runner build`: the sha256 of each transform module, recorded in runner_history\n\
-# with the revisions that use it. Commit this file (and wasm/ if you deploy without a Rust toolchain).\n";
-
-impl Lock {
-    /// Reads the lock file (none: an empty lock).
-    pub fn read(path: &Path) -> Result<Lock, TransformsError> {
-        Ok(Self::read_if_exists(path)?.unwrap_or_default())
-    }
-
-    /// Reads the lock file, or `None` if there is none: a run that must not build has nothing
-    /// to check its modules against then.
-    pub fn read_if_exists(path: &Path) -> Result<Option<Lock>, TransformsError> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => toml::from_str(&text)
-                .map(Some)
-                .map_err(|e| TransformsError::Lock(format!("{}: {e}", path.display()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_error(format!("reading {}", path.display()), e)),
-        }
-    }
-
-    /// Writes the lock file.
-    pub fn write(&self, path: &Path) -> Result<(), TransformsError> {
-        let body = toml::to_string(self).map_err(|e| TransformsError::Lock(e.to_string()))?;
-        write_atomic(path, format!("{LOCK_HEADER}{body}").as_bytes())
-            .map_err(|e| io_error(format!("writing {}", path.display()), e))
-    }
-}
-
-/// The language a transform is written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Lang {
-    /// A crate of the cargo workspace, built with the Rust SDK.
-    Rust,
-    /// A folder with `transform.py`, built with componentize-py.
-    Python,
-    /// A folder with `transform.js`, built with componentize-js.
-    #[value(name = "javascript", alias = "js")]
-    #[serde(rename = "javascript")]
-    JavaScript,
-}
-
-impl Lang {
-    /// The file a folder of this language's transform holds (Rust: a crate's manifest).
-    pub fn entry_file(self) -> &'static str {
-        match self {
-            Lang::Rust => "Cargo.toml",
-            Lang::Python => python::ENTRY_FILE,
-            Lang::JavaScript => javascript::ENTRY_FILE,
-        }
-    }
-}
-
-/// A transform of the workspace: a crate, or a folder of Python.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Crate {
-    /// The package (or folder) name, which revisions use as `module`.
-    pub name: String,
-    pub dir: PathBuf,
-    pub lang: Lang,
-}
-
-impl Crate {
-    /// The file cargo writes for a `cdylib` of this crate.
-    pub fn artifact(&self, target_dir: &Path) -> PathBuf {
-        target_dir
-            .join(TARGET)
-            .join("release")
-            .join(format!("{}.wasm", self.name.replace('-', "_")))
-    }
-}
-
-#[derive(Deserialize)]
-struct WorkspaceManifest {
-    workspace: Option<WorkspaceSection>,
-}
-
-#[derive(Deserialize)]
-struct WorkspaceSection {
-    #[serde(default)]
-    members: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct PackageManifest {
-    package: Option<PackageSection>,
-}
-
-#[derive(Deserialize)]
-struct PackageSection {
-    name: String,
-}
-
-fn read_toml<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, TransformsError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| io_error(format!("reading {}", path.display()), e))?;
-    toml::from_str(&text).map_err(|e| TransformsError::Build(format!("{}: {e}", path.display())))
-}
-
-/// The crates the workspace lists (`members`, with `dir/*` globs), without running cargo, and
-/// the folders of Python and JavaScript transforms beside them.
-pub fn crates(project: &Project) -> Result<Vec<Crate>, TransformsError> {
-    let manifest = project.dir.join("Cargo.toml");
-    if !manifest.exists() {
-        // A folder of Python and JavaScript transforms needs no cargo workspace.
-        return python_transforms(project, &[]);
-    }
-    let workspace: WorkspaceManifest = read_toml(&manifest)?;
-    let mut dirs = Vec::new();
-    for member in workspace.workspace.map(|w| w.members).unwrap_or_default() {
-        match member.strip_suffix("/*") {
-            Some(parent) => {
-                let parent = project.dir.join(parent);
-                let entries = std::fs::read_dir(&parent)
-                    .map_err(|e| io_error(format!("reading {}", parent.display()), e))?;
-                let mut found: Vec<PathBuf> = entries
-                    .filter_map(Result::ok)
-                    .map(|e| e.path())
-                    .filter(|p| p.join("Cargo.toml").exists())
-                    .collect();
-                found.sort();
-                dirs.extend(found);
-            }
-            None => dirs.push(project.dir.join(member)),
-        }
-    }
-    let mut out = Vec::new();
-    for dir in dirs {
-        let package: PackageManifest = read_toml(&dir.join("Cargo.toml"))?;
-        if let Some(package) = package.package {
-            out.push(Crate {
-                name: package.name,
-                dir,
-                lang: Lang::Rust,
-            });
-        }
-    }
-    out.extend(python_transforms(project, &out)?);
-    Ok(out)
-}
-
-/// The folders of the workspace holding a `transform.py` or a `transform.js` (and no
-/// `Cargo.toml`): Python and JavaScript transforms, named after their folder.
-fn python_transforms(project: &Project, crates: &[Crate]) -> Result<Vec<Crate>, TransformsError> {
-    let entries = match std::fs::read_dir(&project.dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_error(format!("reading {}", project.dir.display()), e)),
-    };
-    let mut found = Vec::new();
-    for entry in entries.filter_map(Result::ok) {
-        let dir = entry.path();
-        if dir.join("Cargo.toml").exists() || crates.iter().any(|c| c.dir == dir) {
-            continue;
-        }
-        let lang = match (
-            dir.join(python::ENTRY_FILE).is_file(),
-            dir.join(javascript::ENTRY_FILE).is_file(),
-        ) {
-            (false, false) => continue,
-            (true, false) => Lang::Python,
-            (false, true) => Lang::JavaScript,
-            (true, true) => {
-                return Err(TransformsError::Build(format!(
-                    "{} holds both a transform.py and a transform.js: a transform is one or the other",
-                    dir.display()
-                )));
-            }
-        };
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !crate::vocab::is_transform_name(&name) {
-            return Err(TransformsError::Build(format!(
-                "{} holds a transform, but '{name}' cannot name one: use lowercase letters, digits, '_' or '-', starting with a letter",
-                dir.display()
-            )));
-        }
-        found.push(Crate { name, dir, lang });
-    }
-    found.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(found)
-}
-
-/// sha256 over a transform's files (everything but `target/` and the like), and the SDK of
-/// its language: what decides whether its module is stale.
-pub fn source_hash(dir: &Path, lang: Lang) -> Result<String, TransformsError> {
-    hash_files(dir, Some(&sdk::fingerprint(lang)))
-}
-
-/// sha256 over a transform's own files alone: what tells an edit of the transform from a new
-/// SDK (see [`LockEntry::files`]).
-pub fn files_hash(dir: &Path) -> Result<String, TransformsError> {
-    hash_files(dir, None)
-}
-
-fn hash_files(dir: &Path, sdk: Option<&str>) -> Result<String, TransformsError> {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(current) = stack.pop() {
-        let entries = std::fs::read_dir(&current)
-            .map_err(|e| io_error(format!("reading {}", current.display()), e))?;
-        for entry in entries.filter_map(Result::ok) {
-            let path = entry.path();
-            let name = entry.file_name();
-            if name == "target"
-                || name == "__pycache__"
-                || name == "node_modules"
-                || name.to_string_lossy().starts_with('.')
-            {
-                continue;
-            }
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    let mut hasher = Sha256::new();
-    if let Some(sdk) = sdk {
-        hasher.update(sdk.as_bytes());
-    }
-    for file in files {
-        let relative = file.strip_prefix(dir).unwrap_or(&file);
-        hasher.update(relative.to_string_lossy().replace('\\', "/").as_bytes());
-        hasher.update([0]);
-        let bytes =
-            std::fs::read(&file).map_err(|e| io_error(format!("reading {}", file.display()), e))?;
-        hasher.update(bytes.replace_crlf());
-        hasher.update([0]);
-    }
-    Ok(hex::encode(hasher.finalize()))
-}
-
-/// Reading text files the same on every platform.
-trait ReplaceCrlf {
-    fn replace_crlf(self) -> Vec<u8>;
-}
-
-impl ReplaceCrlf for Vec<u8> {
-    fn replace_crlf(self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.len());
-        let mut bytes = self.into_iter().peekable();
-        while let Some(byte) = bytes.next() {
-            if byte == b'\r' && bytes.peek() == Some(&b'\n') {
-                continue;
-            }
-            out.push(byte);
-        }
-        out
-    }
 }
 
 /// A built module, ready to run.
@@ -662,7 +385,10 @@ fn verified(project: &Project, lock: &Lock, names: &[String]) -> Result<Modules,
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
+    use crate::files::write_atomic;
 
     fn project(dir: &Path) -> Project {
         Project {
@@ -692,6 +418,26 @@ mod tests {
         std::fs::write(&project.lock_path, "[modules.x]\nsha = 1\n").unwrap();
         let err = Lock::read(&project.lock_path).unwrap_err().to_string();
         assert!(err.contains("transforms.lock"), "{err}");
+    }
+
+    #[test]
+    fn a_lock_written_by_a_newer_runner_reads_without_what_this_one_does_not_know() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("transforms.lock");
+        let sha = "ab".repeat(32);
+        std::fs::write(
+            &path,
+            format!(
+                "[tools]\ncomponentize = \"9\"\n\n[modules.split_names]\nsha256 = \"{sha}\"\nsource = \"{sha}\"\nfiles = \"{sha}\"\nhas_down = false\nsdk = \"0.9.0\"\nprofile = \"fast\"\n"
+            ),
+        )
+        .unwrap();
+        let lock = Lock::read(&path).unwrap();
+        let entry = &lock.modules["split_names"];
+        assert_eq!(entry.sha256, sha);
+        assert_eq!(entry.files.as_deref(), Some(sha.as_str()));
+        assert!(!entry.has_down);
+        assert_eq!(entry.sdk, "0.9.0");
     }
 
     #[test]
