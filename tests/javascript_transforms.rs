@@ -17,7 +17,7 @@ async fn the_javascript_transform_of_the_docs_runs_and_reverts_on_every_database
 /// A JavaScript transform that tries what the sandbox must stop, chosen by its `attack`
 /// argument.
 const HOSTILE: &str = r#"
-import { info } from './runner_transform.js';
+import { info, TransformError } from './runner_transform.js';
 
 export function up(db, args) {
   db.execute("UPDATE notes SET body = 'changed'");
@@ -37,6 +37,15 @@ export function up(db, args) {
     case 'runner':
       db.execute("UPDATE runner_version SET revision = 'x'");
       break;
+    case 'console':
+      // Not an attack: what console prints reaches runner's log, though output is discarded.
+      console.log('console.log says', { n: 1n }, [1, 2]);
+      console.error('console.error says');
+      throw new TransformError('printed');
+    case 'batch0':
+      // Not an attack, a slip: a cursor of batch 0 would read nothing and look done.
+      for (const _ of db.cursor('SELECT id FROM notes', [], 0)) {}
+      break;
   }
   info('the attack did nothing');
 }
@@ -53,6 +62,12 @@ async fn hostile_javascript_ends_like_hostile_rust_and_changes_nothing() {
                 ("memory", "memory"),
                 ("secret", "table 'secret' is not declared"),
                 ("runner", "one of runner's own tables"),
+                ("console", r#"info: console.log says {"n":"1n"} [1,2]"#),
+                ("console", "error: console.error says"),
+                (
+                    "batch0",
+                    "a batch is a whole number of rows from 1 to 4294967295, not 0",
+                ),
             ],
         )
         .await;

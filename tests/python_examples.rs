@@ -276,23 +276,28 @@ async fn the_python_examples_leave_every_database_as_the_rust_examples_do() {
 
 #[test]
 fn the_python_examples_pass_their_unit_tests() {
+    python_unit_tests_pass("examples/transforms-python");
+}
+
+/// The Python SDK's own unit tests (guest-sdk/python/test_runner_transform.py): cursors,
+/// batches and backfill as a transform sees them.
+#[test]
+fn the_python_sdk_passes_its_unit_tests() {
+    python_unit_tests_pass("guest-sdk/python");
+}
+
+/// `python3 -m unittest discover` in `folder` (relative to the workspace) passes.
+fn python_unit_tests_pass(folder: &str) {
     if !python_here(false) {
         return;
     }
     let output = Command::new("python3")
         .current_dir(workspace_root())
         .env("PYTHONDONTWRITEBYTECODE", "1")
-        .args([
-            "-m",
-            "unittest",
-            "discover",
-            "-s",
-            "examples/transforms-python",
-            "-v",
-        ])
+        .args(["-m", "unittest", "discover", "-s", folder, "-v"])
         .output()
         .expect("python3 -m unittest");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    assert!(stderr.contains("OK"), "{stderr}");
+    assert!(output.status.success(), "{folder}: {stderr}");
+    assert!(stderr.contains("OK"), "{folder}: {stderr}");
 }

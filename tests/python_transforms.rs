@@ -20,9 +20,10 @@ async fn the_python_transform_of_the_docs_runs_and_reverts_on_every_database() {
 const HOSTILE: &str = r#"
 import os
 import socket
+import sys
 import time
 
-from runner_transform import info
+from runner_transform import TransformError, info
 
 
 def up(db, args):
@@ -43,6 +44,11 @@ def up(db, args):
             hoard.append("x" * (1 << 20))
     elif attack == "secret":
         info(str(db.query("SELECT * FROM secret")))
+    elif attack == "print":
+        # Not an attack: what print writes reaches runner's log, though output is discarded.
+        print("print says", 1)
+        print("to stderr, unfinished", end="", file=sys.stderr)
+        raise TransformError("printed")
     info("the attack did nothing")
 "#;
 
@@ -58,6 +64,8 @@ async fn hostile_python_ends_like_hostile_rust_and_changes_nothing() {
                 ("sleep", "ran out of time"),
                 ("memory", "memory"),
                 ("secret", "table 'secret' is not declared"),
+                ("print", "info: print says 1"),
+                ("print", "warn: to stderr, unfinished"),
             ],
         )
         .await;

@@ -135,6 +135,15 @@ function params(values) {
   return values.map(toWit);
 }
 
+// A batch size as the host takes it: a whole number of rows, at least 1 (0 would read nothing
+// and end the loop at once, as if the table were empty).
+function batchRows(batch) {
+  if (!Number.isInteger(batch) || batch < 1 || batch > 0xffffffff) {
+    throw new TransformError(`a batch is a whole number of rows from 1 to 4294967295, not ${String(batch)}`);
+  }
+  return batch;
+}
+
 function call(fn) {
   try {
     return fn();
@@ -200,6 +209,7 @@ export class Db {
   }
   /** The rows of a query in batches of at most `batch` rows, read as the loop goes. */
   *cursor(sql, values = [], batch = 1000) {
+    batchRows(batch);
     const handle = call(() => wit.openCursor(sql, params(values)));
     const columns = handle.columns();
     for (;;) {
@@ -223,7 +233,7 @@ export class Db {
     const columns = [key, ...read.filter((c) => c !== key)].join(', ');
     const sets = write.map((c, i) => `${c} = $${i + 1}`).join(', ');
     const condition = filter ? ` AND (${filter})` : '';
-    const limit = Math.trunc(batch);
+    const limit = batchRows(batch);
     const first = `SELECT ${columns} FROM ${table} WHERE 1 = 1${condition} ORDER BY ${key} LIMIT ${limit}`;
     const after = `SELECT ${columns} FROM ${table} WHERE ${key} > $1${condition} ORDER BY ${key} LIMIT ${limit}`;
     const out = this.writer(`UPDATE ${table} SET ${sets} WHERE ${key} = $${write.length + 1}`);
@@ -273,3 +283,30 @@ export const error = (message) => witLog.log('error', String(message));
 export function progress(done, total) {
   witLog.progress(BigInt(Math.trunc(done)), total === undefined || total === null ? undefined : BigInt(Math.trunc(total)));
 }
+
+// The sandbox discards standard output, so `console` writes to runner's log instead, where the
+// author sees it under the step: log and info as info, debug, warn, error. Values that are not
+// text are shown as JSON where they can be (a BigInt as 12n), else as String shows them.
+function shown(values) {
+  return values
+    .map((value) => {
+      if (typeof value === 'string') return value;
+      if (value instanceof Error) return value.stack ? `${value}\n${value.stack}` : String(value);
+      try {
+        const json = JSON.stringify(value, (_, v) => (typeof v === 'bigint' ? `${v}n` : v));
+        return json === undefined ? String(value) : json;
+      } catch {
+        return String(value);
+      }
+    })
+    .join(' ');
+}
+
+globalThis.console = Object.freeze({
+  log: (...values) => info(shown(values)),
+  info: (...values) => info(shown(values)),
+  debug: (...values) => debug(shown(values)),
+  trace: (...values) => debug(shown(values)),
+  warn: (...values) => warn(shown(values)),
+  error: (...values) => error(shown(values)),
+});

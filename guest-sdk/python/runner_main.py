@@ -2,6 +2,8 @@
 `up` and `down` of the transform's own module (`transform.py`). componentize-py builds this
 module; `info` says whether the transform has a `down`, from what `transform.py` defines."""
 
+import contextlib as _contextlib
+import io as _io
 import traceback as _traceback
 
 import runner_transform as _sdk
@@ -20,9 +22,43 @@ def _function(name):
     return function if callable(function) else None
 
 
+class _LogStream(_io.TextIOBase):
+    """sys.stdout or sys.stderr during a run: the sandbox discards the component's output, so
+    each line printed goes to runner's log instead (stdout as info, stderr as warn), where the
+    author sees it under the step."""
+
+    def __init__(self, say):
+        self._say = say
+        self._line = ""
+
+    def writable(self):
+        return True
+
+    def write(self, text):
+        lines = (self._line + text).split("\n")
+        self._line = lines.pop()
+        for line in lines:
+            self._say(line)
+        return len(text)
+
+    def flush(self):
+        if self._line:
+            self._say(self._line)
+            self._line = ""
+
+
 def _run(function, args):
+    out, err = _LogStream(_sdk.info), _LogStream(_sdk.warn)
     try:
-        function(_sdk.Db(), _sdk.Args(args))
+        with _contextlib.redirect_stdout(out), _contextlib.redirect_stderr(err):
+            try:
+                function(_sdk.Db(), _sdk.Args(args))
+            finally:
+                # A line left unfinished is shown too, unless the log itself refuses it (its
+                # limit): that must not hide why the transform failed.
+                with _contextlib.suppress(Exception):
+                    out.flush()
+                    err.flush()
     except _Err:
         raise
     except _sdk.TransformError as failure:

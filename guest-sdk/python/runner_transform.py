@@ -182,6 +182,14 @@ def _params(values):
     return [_to_wit(v) for v in values]
 
 
+def _batch_rows(batch):
+    """A batch size as the host takes it: a whole number of rows, at least 1 (0 would read
+    nothing and end the loop at once, as if the table were empty)."""
+    if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 0xFFFFFFFF:
+        raise TransformError(f"a batch is a whole number of rows from 1 to 4294967295, not {batch!r}")
+    return batch
+
+
 def _db_call(function, *args):
     try:
         return function(*args)
@@ -318,6 +326,7 @@ class Db:
     def cursor(self, sql, params=(), batch=1000):
         """The rows of a query in batches (lists of Row) of at most `batch` rows, read as the
         loop goes, so that each batch can be written back before the next is read."""
+        batch = _batch_rows(batch)
         handle = _db_call(_db.open_cursor, sql, _params(params))
         try:
             index = _index(handle.columns())
@@ -343,15 +352,16 @@ class Db:
             raise TransformError("a backfill reads at least one column and writes at least one")
         if key in write:
             raise TransformError(f"a backfill does not write its key '{key}'")
+        batch = _batch_rows(batch)
         where = f" WHERE {filter}" if filter else ""
         total = self.query_scalar(f"SELECT count(*) FROM {table}{where}")
         columns = ", ".join([key] + [c for c in read if c != key])
         sets = ", ".join(f"{c} = ${i + 1}" for i, c in enumerate(write))
         update = f"UPDATE {table} SET {sets} WHERE {key} = ${len(write) + 1}"
         condition = f" AND ({filter})" if filter else ""
-        first = f"SELECT {columns} FROM {table} WHERE 1 = 1{condition} ORDER BY {key} LIMIT {int(batch)}"
+        first = f"SELECT {columns} FROM {table} WHERE 1 = 1{condition} ORDER BY {key} LIMIT {batch}"
         after = (
-            f"SELECT {columns} FROM {table} WHERE {key} > $1{condition} ORDER BY {key} LIMIT {int(batch)}"
+            f"SELECT {columns} FROM {table} WHERE {key} > $1{condition} ORDER BY {key} LIMIT {batch}"
         )
         seen = written = 0
         last = None
