@@ -138,7 +138,7 @@ class SplitNames(unittest.TestCase):
                 "Zoë Ünïcødé-Smith",
                 "",
                 "",
-                "",
+                None,
             ],
         )
         self.assertEqual(self.db.logs, [("info", "joined 10 names")])

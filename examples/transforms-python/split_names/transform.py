@@ -30,7 +30,7 @@ def batch_size(args):
         return 1000
     # As Rust parses a u32: ASCII digits, an optional '+', nothing else.
     if re.fullmatch("[+]?[0-9]+", text) and int(text) <= _U32_MAX:
-        # The Rust SDK reads at least one row per batch; runner_transform would read none.
+        # The Rust SDK reads at least one row per batch; runner_transform refuses 0.
         return max(int(text), 1)
     raise TransformError(f"`batch` must be a number, got '{text}'")
 
@@ -62,7 +62,12 @@ def down(db, args):
     for rows in db.cursor("SELECT id, first_name, last_name FROM contacts ORDER BY id", batch=batch):
         updates = []
         for row in rows:
-            parts = [row["first_name"] or "", row["last_name"] or ""]
+            first, last = row["first_name"], row["last_name"]
+            if first is None and last is None:
+                # No name at all stays no name: `up` left both NULL where full_name was NULL.
+                updates.append([None, row["id"]])
+                continue
+            parts = [first or "", last or ""]
             updates.append([" ".join(part for part in parts if part), row["id"]])
         db.execute_many("UPDATE contacts SET full_name = $1 WHERE id = $2", updates)
         done += len(rows)

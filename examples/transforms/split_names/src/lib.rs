@@ -63,12 +63,15 @@ fn down(db: &Db, args: &Args) -> Result<()> {
             let id: i64 = row.get("id")?;
             let first: Option<String> = row.get("first_name")?;
             let last: Option<String> = row.get("last_name")?;
-            let full = [first.unwrap_or_default(), last.unwrap_or_default()]
-                .iter()
-                .filter(|part| !part.is_empty())
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(" ");
+            // No name at all stays no name: `up` left both NULL where full_name was NULL.
+            let full = (first.is_some() || last.is_some()).then(|| {
+                [first.unwrap_or_default(), last.unwrap_or_default()]
+                    .iter()
+                    .filter(|part| !part.is_empty())
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            });
             updates.push(params![full, id]);
         }
         db.execute_many("UPDATE contacts SET full_name = $1 WHERE id = $2", &updates)?;
@@ -126,8 +129,8 @@ mod tests {
         db.execute("UPDATE contacts SET full_name = NULL", &[]);
         db.down(super::down, &[("batch", "1")]).unwrap();
         assert_eq!(
-            db.texts("SELECT full_name FROM contacts WHERE id <= 3 ORDER BY id"),
-            [["Ada King Lovelace"], ["Plato"], ["Alan Turing"]]
+            db.texts("SELECT full_name FROM contacts ORDER BY id"),
+            [["Ada King Lovelace"], ["Plato"], ["Alan Turing"], ["NULL"]]
         );
         assert_eq!(db.logs(), ["info: joined 4 names"]);
     }
