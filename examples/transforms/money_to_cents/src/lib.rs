@@ -29,7 +29,10 @@ fn unit(units: &HashMap<String, u32>, code: &str) -> Result<u32> {
 
 fn up(db: &Db, _args: &Args) -> Result<()> {
     let units = minor_units(db)?;
-    let mut cursor = db.cursor("SELECT id, amount, currency_code FROM deals ORDER BY id", &[])?;
+    let mut cursor = db.cursor(
+        "SELECT id, amount, currency_code FROM deals ORDER BY id",
+        &[],
+    )?;
     // Each batch is written behind: the next is read and converted while it runs.
     let mut writer = db.writer("UPDATE deals SET amount_cents = $1 WHERE id = $2")?;
     let mut done = 0u64;
@@ -56,7 +59,10 @@ fn up(db: &Db, _args: &Args) -> Result<()> {
 
 fn down(db: &Db, _args: &Args) -> Result<()> {
     let units = minor_units(db)?;
-    let mut cursor = db.cursor("SELECT id, amount_cents, currency_code FROM deals ORDER BY id", &[])?;
+    let mut cursor = db.cursor(
+        "SELECT id, amount_cents, currency_code FROM deals ORDER BY id",
+        &[],
+    )?;
     while let Some(rows) = cursor.next_batch(1000)? {
         let mut updates = Vec::with_capacity(rows.len());
         for row in rows.iter() {

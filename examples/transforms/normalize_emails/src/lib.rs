@@ -19,7 +19,10 @@ fn normalize(email: &str) -> Option<String> {
 fn up(db: &Db, _args: &Args) -> Result<()> {
     // Which contacts have which address.
     let mut owners: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    let mut cursor = db.cursor("SELECT id, email FROM contacts WHERE email IS NOT NULL ORDER BY id", &[])?;
+    let mut cursor = db.cursor(
+        "SELECT id, email FROM contacts WHERE email IS NOT NULL ORDER BY id",
+        &[],
+    )?;
     while let Some(rows) = cursor.next_batch(1000)? {
         for row in rows.iter() {
             if let Some(address) = normalize(&row.get::<String>("email")?) {
@@ -28,7 +31,10 @@ fn up(db: &Db, _args: &Args) -> Result<()> {
         }
     }
     let inserts: Vec<Vec<Value>> = owners.keys().map(|address| params![address]).collect();
-    db.execute_many("INSERT INTO email_addresses (address) VALUES ($1)", &inserts)?;
+    db.execute_many(
+        "INSERT INTO email_addresses (address) VALUES ($1)",
+        &inserts,
+    )?;
     let ids = db.query("SELECT id, address FROM email_addresses", &[])?;
     let mut updates = Vec::new();
     for row in ids.iter() {
@@ -39,7 +45,11 @@ fn up(db: &Db, _args: &Args) -> Result<()> {
         }
     }
     db.execute_many("UPDATE contacts SET email_id = $1 WHERE id = $2", &updates)?;
-    info!("{} contacts share {} addresses", updates.len(), owners.len());
+    info!(
+        "{} contacts share {} addresses",
+        updates.len(),
+        owners.len()
+    );
     Ok(())
 }
 

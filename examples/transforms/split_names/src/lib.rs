@@ -28,7 +28,10 @@ fn batch_size(args: &Args) -> Result<u32> {
 
 fn up(db: &Db, args: &Args) -> Result<()> {
     let batch = batch_size(args)?;
-    let total: i64 = db.query_scalar("SELECT COUNT(*) FROM contacts WHERE full_name IS NOT NULL", &[])?;
+    let total: i64 = db.query_scalar(
+        "SELECT COUNT(*) FROM contacts WHERE full_name IS NOT NULL",
+        &[],
+    )?;
     let mut cursor = db.cursor(
         "SELECT id, full_name FROM contacts WHERE full_name IS NOT NULL ORDER BY id",
         &[],
@@ -55,7 +58,10 @@ fn up(db: &Db, args: &Args) -> Result<()> {
 
 fn down(db: &Db, args: &Args) -> Result<()> {
     let batch = batch_size(args)?;
-    let mut cursor = db.cursor("SELECT id, first_name, last_name FROM contacts ORDER BY id", &[])?;
+    let mut cursor = db.cursor(
+        "SELECT id, first_name, last_name FROM contacts ORDER BY id",
+        &[],
+    )?;
     let mut done = 0u64;
     while let Some(rows) = cursor.next_batch(batch)? {
         let mut updates = Vec::with_capacity(rows.len());

@@ -46,7 +46,10 @@ fn up(db: &Db, args: &Args) -> Result<()> {
                 }
             }
             "batch" => {
-                let batch = rows.iter().map(|row| changed(&row)).collect::<Result<Vec<_>>>()?;
+                let batch = rows
+                    .iter()
+                    .map(|row| changed(&row))
+                    .collect::<Result<Vec<_>>>()?;
                 db.execute_many(UPDATE, &batch)?;
             }
             other => bail!("unknown mode `{other}`: rows, batch or helper"),

@@ -24,7 +24,9 @@ fn attack(db: &Db, name: &str) -> Result<()> {
         "slow_sql" => {
             // 10^10 rows to count in one statement: the guest waits inside the host, where
             // the epoch deadline cannot reach it; the database must stop at the deadline.
-            let ten = (1..10).fold("SELECT 0".to_string(), |sql, n| format!("{sql} UNION ALL SELECT {n}"));
+            let ten = (1..10).fold("SELECT 0".to_string(), |sql, n| {
+                format!("{sql} UNION ALL SELECT {n}")
+            });
             let count: i64 = db.query_scalar(
                 &format!("WITH t(n) AS ({ten}) SELECT count(*) FROM t a, t b, t c, t d, t e, t f, t g, t h, t i, t j"),
                 &[],
@@ -40,9 +42,16 @@ fn attack(db: &Db, name: &str) -> Result<()> {
         "attach" => sql("ATTACH DATABASE '/tmp/runner-evil.db' AS evil"),
         "pragma" => sql("PRAGMA foreign_keys = OFF"),
         "copy_program" => sql("COPY deals TO PROGRAM 'touch /tmp/runner-pwned'"),
-        "pg_read_file" => db.query("SELECT pg_read_file('/etc/passwd')", &[]).map(drop),
+        "pg_read_file" => db
+            .query("SELECT pg_read_file('/etc/passwd')", &[])
+            .map(drop),
         "load_file" => db.query("SELECT LOAD_FILE('/etc/passwd')", &[]).map(drop),
-        "into_outfile" => db.query("SELECT * FROM deals INTO OUTFILE '/tmp/runner-deals.txt'", &[]).map(drop),
+        "into_outfile" => db
+            .query(
+                "SELECT * FROM deals INTO OUTFILE '/tmp/runner-deals.txt'",
+                &[],
+            )
+            .map(drop),
         "two_statements" => sql("UPDATE deals SET title = 'a'; DELETE FROM deals"),
         "file" => {
             let text = std::fs::read_to_string("/etc/passwd")?;
@@ -67,7 +76,10 @@ fn attack(db: &Db, name: &str) -> Result<()> {
 }
 
 fn up(db: &Db, args: &Args) -> Result<()> {
-    db.execute("UPDATE deals SET title = 'changed by the hostile transform'", &[])?;
+    db.execute(
+        "UPDATE deals SET title = 'changed by the hostile transform'",
+        &[],
+    )?;
     attack(db, args.require("attack")?)
 }
 

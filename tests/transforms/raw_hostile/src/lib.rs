@@ -333,7 +333,9 @@ fn attack(name: &str, tag: &str) -> Result<(), String> {
             let sql = "INSERT INTO allowed (id, v) VALUES ($1, $2)";
             let writer = db::open_writer(sql).map_err(|e| refused(sql, e))?;
             let row = |id: i64, v: &str| vec![db::Value::Integer(id), db::Value::Text(v.into())];
-            writer.write(&[row(1, "dup")]).map_err(|e| refused(sql, e))?;
+            writer
+                .write(&[row(1, "dup")])
+                .map_err(|e| refused(sql, e))?;
             let error = match writer.write(&[row(10, "ten")]) {
                 Err(error) => error,
                 Ok(()) => match writer.finish() {
@@ -363,8 +365,12 @@ fn attack(name: &str, tag: &str) -> Result<(), String> {
             let read = "SELECT v FROM allowed WHERE id = 2";
             let before = db::start_query(read, &[]).map_err(|e| refused(read, e))?;
             let row = |v: &str, id: i64| vec![db::Value::Text(v.into()), db::Value::Integer(id)];
-            writer.write(&[row("written", 2)]).map_err(|e| refused(sql, e))?;
-            writer.write(&[row("again", 3)]).map_err(|e| refused(sql, e))?;
+            writer
+                .write(&[row("written", 2)])
+                .map_err(|e| refused(sql, e))?;
+            writer
+                .write(&[row("again", 3)])
+                .map_err(|e| refused(sql, e))?;
             let after = query(read)?;
             let started = before.rows().map_err(|e| refused(read, e))?;
             let changed = writer.finish().map_err(|e| refused(sql, e))?;
