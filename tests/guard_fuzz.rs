@@ -6,9 +6,10 @@
 //! each table read or written and each function called. Every one of those must be within the
 //! grants (and the allow-list), and the statement sent must be one statement.
 //!
-//! `cargo test -p runner-integration-tests --test guard_fuzz` runs 3,000 statements from a
-//! fixed seed. `RUNNER_FUZZ_SECONDS=600 RUNNER_FUZZ_SEED=<n>` runs for ten minutes from a seed
-//! of your choice (random if unset, and printed); a failure prints the seed and the statement.
+//! `cargo test -p runner-integration-tests --test integration -- guard_fuzz::` runs 3,000
+//! statements from a fixed seed. `RUNNER_FUZZ_SECONDS=600 RUNNER_FUZZ_SEED=<n>` runs for ten
+//! minutes from a seed of your choice (random if unset, and printed); a failure prints the
+//! seed and the statement.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
