@@ -4,7 +4,10 @@
 //! only what a Rust build needs, and nothing that could carry a secret.
 
 use std::ffi::{OsStr, OsString};
+use std::path::Path;
 use std::process::Command;
+
+use super::{TransformsError, io_error};
 
 /// The variables a build keeps, by name; `*` stands for any run of characters. Anything else
 /// in runner's environment (database URLs, cloud credentials, tokens) never reaches cargo, so
@@ -171,6 +174,66 @@ pub fn program_runs(program: &str) -> bool {
         .stderr(std::process::Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// A build tool runner installs for itself (componentize-py with pip, componentize-js with
+/// npm): what it is, where it goes and how to tell it is there.
+pub(super) struct ToolInstall<'a> {
+    /// The package's name, also the staging folder's ("componentize-py").
+    pub name: &'a str,
+    pub version: &'a str,
+    /// The installer that runs, for messages ("pip").
+    pub installer: &'a str,
+    /// Where the tool is looked for.
+    pub dir: &'a Path,
+    /// How to install it by hand, for messages.
+    pub by_hand: String,
+}
+
+impl ToolInstall<'_> {
+    /// Runs `command` (which installs into the folder it is given) into a folder beside `dir`,
+    /// then moves that into place whole: a build that dies half way, or another runner
+    /// installing at the same time, never leaves a half install where it is looked for.
+    /// `installed` says whether a folder holds the tool.
+    pub fn run(
+        &self,
+        command: impl FnOnce(&Path) -> Command,
+        installed: impl Fn(&Path) -> bool,
+    ) -> Result<(), TransformsError> {
+        let (dir, name, version) = (self.dir, self.name, self.version);
+        let parent = dir.parent().unwrap_or(dir);
+        std::fs::create_dir_all(parent)
+            .map_err(|e| io_error(format!("creating {}", parent.display()), e))?;
+        let staging = tempfile::Builder::new()
+            .prefix(&format!(".{name}-"))
+            .tempdir_in(parent)
+            .map_err(|e| io_error(format!("creating a folder in {}", parent.display()), e))?;
+        let output = command(staging.path())
+            .output()
+            .map_err(|e| io_error(format!("running {}", self.installer), e))?;
+        if !output.status.success() {
+            return Err(TransformsError::Build(format!(
+                "{} could not install {name} {version}:\n{}\nInstall it by hand: {}",
+                self.installer,
+                String::from_utf8_lossy(&output.stderr).trim(),
+                self.by_hand
+            )));
+        }
+        let staged = staging.keep();
+        if std::fs::rename(&staged, dir).is_err() {
+            // Another runner got there first.
+            let _ = std::fs::remove_dir_all(&staged);
+        }
+        if installed(dir) {
+            Ok(())
+        } else {
+            Err(TransformsError::Build(format!(
+                "{name} is not where it was installed ({}): {}",
+                dir.display(),
+                self.by_hand
+            )))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::env::{program_runs, toolchain_command};
+use super::env::{ToolInstall, program_runs, toolchain_command};
 use super::{Crate, Project, TransformsError, io_error, sdk};
 
 /// The componentize-js runner installs and builds with.
@@ -78,46 +78,30 @@ pub fn componentize_js(progress: &mut dyn FnMut(&str)) -> Result<Tool, Transform
         "installing componentize-js {COMPONENTIZE_JS_VERSION} with npm into {} (once; about 15 s)",
         dir.display()
     ));
-    let parent = dir.parent().unwrap_or(&dir);
-    std::fs::create_dir_all(parent)
-        .map_err(|e| io_error(format!("creating {}", parent.display()), e))?;
-    // Installed beside, then moved into place whole (see `python::componentize_py`).
-    let staging = tempfile::Builder::new()
-        .prefix(".componentize-js-")
-        .tempdir_in(parent)
-        .map_err(|e| io_error(format!("creating a folder in {}", parent.display()), e))?;
-    let output = toolchain_command("npm")
-        .args([
-            "install",
-            "--no-audit",
-            "--no-fund",
-            "--loglevel=error",
-            "--prefix",
-        ])
-        .arg(staging.path())
-        .arg(format!("{PACKAGE}@{COMPONENTIZE_JS_VERSION}"))
-        .output()
-        .map_err(|e| io_error("running npm", e))?;
-    if !output.status.success() {
-        return Err(TransformsError::Build(format!(
-            "npm could not install componentize-js {COMPONENTIZE_JS_VERSION}:\n{}\nInstall it by hand: {}",
-            String::from_utf8_lossy(&output.stderr).trim(),
-            by_hand(&dir.display().to_string())
-        )));
+    ToolInstall {
+        name: "componentize-js",
+        version: COMPONENTIZE_JS_VERSION,
+        installer: "npm",
+        dir: &dir,
+        by_hand: by_hand(&dir.display().to_string()),
     }
-    let staged = staging.keep();
-    if std::fs::rename(&staged, &dir).is_err() {
-        let _ = std::fs::remove_dir_all(&staged);
-    }
-    if dir.join(CLI).is_file() {
-        Ok(Tool::Installed(dir))
-    } else {
-        Err(TransformsError::Build(format!(
-            "componentize-js is not where it was installed ({}): {}",
-            dir.display(),
-            by_hand(&dir.display().to_string())
-        )))
-    }
+    .run(
+        |staging| {
+            let mut npm = toolchain_command("npm");
+            npm.args([
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--loglevel=error",
+                "--prefix",
+            ])
+            .arg(staging)
+            .arg(format!("{PACKAGE}@{COMPONENTIZE_JS_VERSION}"));
+            npm
+        },
+        |dir| dir.join(CLI).is_file(),
+    )?;
+    Ok(Tool::Installed(dir))
 }
 
 /// Copies the transform's own files (not `node_modules`) into `to`.

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::env::toolchain_command;
+use super::env::{ToolInstall, toolchain_command};
 use super::{Crate, Project, TransformsError, io_error, sdk};
 
 /// The componentize-py runner installs and builds with: the version its Python SDK is
@@ -83,49 +83,31 @@ pub fn componentize_py(progress: &mut dyn FnMut(&str)) -> Result<Tool, Transform
         "installing componentize-py {COMPONENTIZE_PY_VERSION} with pip into {} (once; about 20 s)",
         dir.display()
     ));
-    let parent = dir.parent().unwrap_or(&dir);
-    std::fs::create_dir_all(parent)
-        .map_err(|e| io_error(format!("creating {}", parent.display()), e))?;
-    // Installed beside, then moved into place whole: a build that dies half way, or another
-    // runner installing at the same time, never leaves a half install where it is looked for.
-    let staging = tempfile::Builder::new()
-        .prefix(".componentize-py-")
-        .tempdir_in(parent)
-        .map_err(|e| io_error(format!("creating a folder in {}", parent.display()), e))?;
-    let output = toolchain_command("python3")
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .arg("--target")
-        .arg(staging.path())
-        .arg(format!("componentize-py=={COMPONENTIZE_PY_VERSION}"))
-        .output()
-        .map_err(|e| io_error("running pip", e))?;
-    if !output.status.success() {
-        return Err(TransformsError::Build(format!(
-            "pip could not install componentize-py {COMPONENTIZE_PY_VERSION}:\n{}\nInstall it by hand: {}",
-            String::from_utf8_lossy(&output.stderr).trim(),
-            by_hand(&dir.display().to_string())
-        )));
+    ToolInstall {
+        name: "componentize-py",
+        version: COMPONENTIZE_PY_VERSION,
+        installer: "pip",
+        dir: &dir,
+        by_hand: by_hand(&dir.display().to_string()),
     }
-    let staged = staging.keep();
-    if std::fs::rename(&staged, &dir).is_err() {
-        // Another runner got there first.
-        let _ = std::fs::remove_dir_all(&staged);
-    }
-    if dir.join("componentize_py").is_dir() {
-        Ok(Tool::Installed(dir))
-    } else {
-        Err(TransformsError::Build(format!(
-            "componentize-py is not where it was installed ({}): {}",
-            dir.display(),
-            by_hand(&dir.display().to_string())
-        )))
-    }
+    .run(
+        |staging| {
+            let mut pip = toolchain_command("python3");
+            pip.args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .arg("--target")
+            .arg(staging)
+            .arg(format!("componentize-py=={COMPONENTIZE_PY_VERSION}"));
+            pip
+        },
+        |dir| dir.join("componentize_py").is_dir(),
+    )?;
+    Ok(Tool::Installed(dir))
 }
 
 /// Builds the Python transform `krate` into `out` with componentize-py; returns what it
