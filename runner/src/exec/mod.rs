@@ -10,9 +10,11 @@
 //! `actions.rs` carries out a step's actions, `transaction.rs` commits them (a revision whole,
 //! or step by step with its record), `resume.rs` finishes a half-done revision, `locks.rs`
 //! retries a step that waited too long for a table lock, `stamp.rs` is `stamp` and `repair`,
-//! and `script.rs` writes a plan as a SQL script instead of running it (`--sql`).
+//! and `script.rs` writes a plan as a SQL script instead of running it (`--sql`), and
+//! `checksum.rs` is what a revision's recorded checksum covers.
 
 mod actions;
+mod checksum;
 mod error;
 mod locks;
 mod resume;
@@ -38,6 +40,8 @@ use crate::transforms::Modules;
 use crate::version_table::{self, Direction, HistoryEntry};
 use actions::ActionError;
 pub use actions::check_reversible;
+use checksum::short_checksum;
+pub use checksum::{checksum, checksum_matches, what_changed};
 pub use error::{ExecError, HalfApplied, StepFailure};
 pub use script::{ModuleFacts, Script, write_script};
 pub use transaction::Left;
@@ -100,100 +104,6 @@ pub fn why_step_by_step(repo: &Repository, info: &crate::db::ServerInfo, revisio
         "MySQL commits schema changes as they run".into()
     } else {
         format!("the run was step by step on {}", info.dialect)
-    }
-}
-
-/// The checksum recorded for a revision: its file's sha256 where it runs no transform;
-/// otherwise the first half of its file's and the first half of the sha256 over every
-/// transform module it runs (`module_sha`, "missing" where it has none), so that a rebuilt
-/// module counts as a change too, and a change can be told to be the file's or a module's.
-pub fn checksum(revision: &Revision, module_sha: impl Fn(&str) -> Option<String>) -> String {
-    let modules = revision.transform_modules();
-    if modules.is_empty() {
-        return revision.file.checksum.clone();
-    }
-    format!(
-        "{}{}",
-        half(&revision.file.checksum),
-        half(&modules_checksum(&modules, &module_sha))
-    )
-}
-
-/// A checksum for a message: its two ends, where a file's change and a module's show.
-fn short_checksum(checksum: &str) -> String {
-    match (
-        checksum.get(..8),
-        checksum.get(checksum.len().saturating_sub(8)..),
-    ) {
-        (Some(head), Some(tail)) if checksum.len() > 16 => format!("{head}..{tail}"),
-        _ => checksum.to_string(),
-    }
-}
-
-fn half(sha: &str) -> &str {
-    sha.get(..32).unwrap_or(sha)
-}
-
-/// sha256 over `module:sha` lines, in the order given.
-fn modules_checksum(modules: &[String], module_sha: &impl Fn(&str) -> Option<String>) -> String {
-    let mut text = String::new();
-    for module in modules {
-        let sha = module_sha(module).unwrap_or_else(|| "missing".into());
-        text.push_str(&format!("\n{module}:{sha}"));
-    }
-    crate::revision::load::checksum(&text)
-}
-
-/// The checksum runners before 0.1 recorded for a revision with transforms: one sha256 over
-/// its file's and its modules'. Still accepted as a match.
-fn combined_checksum(revision: &Revision, module_sha: &impl Fn(&str) -> Option<String>) -> String {
-    let mut text = revision.file.checksum.clone();
-    for module in revision.transform_modules() {
-        let sha = module_sha(&module).unwrap_or_else(|| "missing".into());
-        text.push_str(&format!("\n{module}:{sha}"));
-    }
-    crate::revision::load::checksum(&text)
-}
-
-/// True if `recorded` is the checksum of `revision` as it is now, in either form.
-pub fn checksum_matches(
-    recorded: &str,
-    revision: &Revision,
-    module_sha: impl Fn(&str) -> Option<String>,
-) -> bool {
-    recorded == checksum(revision, &module_sha)
-        || (!revision.transform_modules().is_empty()
-            && recorded == combined_checksum(revision, &module_sha))
-}
-
-/// What changed in `revision` since `recorded` was its checksum: its file, the modules it
-/// runs, or both, in words.
-pub fn what_changed(
-    recorded: &str,
-    revision: &Revision,
-    module_sha: impl Fn(&str) -> Option<String>,
-) -> String {
-    let path = revision.file.path.display();
-    let modules = revision.transform_modules();
-    if modules.is_empty() {
-        return format!("its file {path} changed");
-    }
-    let named = match modules.as_slice() {
-        [one] => format!("transform module '{one}', which it runs,"),
-        many => format!("a transform module it runs (one of {})", many.join(", ")),
-    };
-    let now_modules = modules_checksum(&modules, &module_sha);
-    let (Some(file_then), Some(modules_then)) = (recorded.get(..32), recorded.get(32..)) else {
-        return format!("its file {path} or a transform module it runs changed");
-    };
-    match (
-        file_then == half(&revision.file.checksum),
-        modules_then == half(&now_modules),
-    ) {
-        (true, false) => format!("{named} changed (it was rebuilt); its file did not"),
-        (false, true) => format!("its file {path} changed"),
-        // Both, or a checksum recorded in the combined form, which cannot tell.
-        _ => format!("its file {path} and {named} changed"),
     }
 }
 
